@@ -1,0 +1,90 @@
+"""Multi-layer perceptrons as plain lists of (W, b) pairs, and per-sample input gradients.
+
+Layout (the one the conformance vectors use): W has shape (fan_in, fan_out) and a layer is
+x @ W + b. A critic is any function `critic(params, x) -> v` with x of shape (n, ...) and v of
+shape (n,), whose samples do not interact (no batch norm); `mlp` is the default one.
+"""
+import autograd.numpy as np
+import numpy as onp
+from autograd import make_vjp
+
+from . import checks
+from .divergences import softplus
+
+ACTIVATIONS = {
+    "tanh": np.tanh,
+    "softplus": softplus,
+    "relu": lambda a: np.maximum(a, 0.0),
+    "linear": lambda a: a,
+}
+
+
+def init_mlp(sizes, rng, init="truncated_normal", scale=0.1):
+    """Parameters [(W1, b1), ..., (WL, bL)] for layer sizes (d_in, h1, ..., d_out).
+
+    init: 'truncated_normal' (the paper's: N(0, scale^2) cut at 2 scale, biases 0),
+          'normal' (N(0, scale^2), biases 0) or 'glorot' (uniform +-sqrt(6/(fan_in+fan_out)),
+          scale ignored, biases 0). rng: a numpy Generator or an int seed.
+    """
+    rng = onp.random.default_rng(rng)
+    sizes = [checks.positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
+    if len(sizes) < 2:
+        raise ValueError(f"sizes: need at least (d_in, d_out), got {sizes}")
+    scale = checks.nonnegative("scale", scale)
+    params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        if init == "truncated_normal":
+            W = rng.standard_normal((fan_in, fan_out))
+            while onp.any(onp.abs(W) > 2.0):  # redraw the tails, as tf.truncated_normal does
+                bad = onp.abs(W) > 2.0
+                W[bad] = rng.standard_normal(int(bad.sum()))
+            W = scale * W
+        elif init == "normal":
+            W = scale * rng.standard_normal((fan_in, fan_out))
+        elif init == "glorot":
+            limit = onp.sqrt(6.0 / (fan_in + fan_out))
+            W = rng.uniform(-limit, limit, (fan_in, fan_out))
+        else:
+            raise ValueError(f"init: unknown {init!r}; valid: truncated_normal, normal, glorot")
+        params.append((W, onp.zeros(fan_out)))
+    return params
+
+
+def mlp_outputs(params, x, activation="tanh"):
+    """Forward pass x (n, ...) -> (n, d_out); hidden layers use `activation`, the last is linear.
+    Inputs with several axes per sample are flattened (row-major) to (n, prod(...))."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation: unknown {activation!r}; valid: {', '.join(ACTIVATIONS)}")
+    act = ACTIVATIONS[activation]
+    h = np.reshape(x, (np.shape(x)[0], -1))
+    for W, b in params[:-1]:
+        h = act(np.dot(h, W) + b)
+    W, b = params[-1]
+    return np.dot(h, W) + b
+
+
+def mlp(params, x, activation="tanh"):
+    """The critic: logits v of shape (n,) for a batch x of shape (n, ...). The last layer
+    must have one output."""
+    out = mlp_outputs(params, x, activation)
+    if np.shape(out)[1] != 1:
+        raise ValueError(f"params: a critic's last layer needs 1 output, got {np.shape(out)[1]}")
+    return out[:, 0]
+
+
+def logits_and_input_gradients(critic, params, x):
+    """v = critic(params, x) of shape (n,) and g_i = grad_x v(x_i), of the shape of x.
+
+    One forward and one backward pass: since samples do not interact, the gradient of
+    sum_i v(x_i) with respect to x holds each sample's own input gradient in its row.
+    Works inside autograd, so the result can be differentiated again (nested gradients)."""
+    n = np.shape(x)[0]
+    vjp, v = make_vjp(lambda x_: critic(params, x_))(x)
+    checks.per_sample("critic(params, x)", v, n)
+    return v, vjp(np.ones(n))
+
+
+def squared_norms(g):
+    """|g_i|^2 summed over every non-batch axis: shape (n,). No square root, no epsilon, so
+    the gradient at g_i = 0 is exactly 0."""
+    return np.sum(np.reshape(g, (np.shape(g)[0], -1)) ** 2, axis=1)

@@ -1,0 +1,115 @@
+"""The analytic form of instance noise (Roth, Lucchi, Nowozin, Hofmann 2017), and the
+gradient-norm penalties it is compared with.
+
+    Omega_f(Q; psi)    = E_Q[ f*''(psi) |grad_x psi|^2 ],             psi = g_f(v)
+                       = E_Q[ w_f(v) |grad_x v|^2 ],  w_f = f*''(g_f(v)) g_f'(v)^2
+    Omega_JS(P, Q; v)  = E_P[ (1 - D)^2 |grad_x v|^2 ] + E_Q[ D^2 |grad_x v|^2 ],  D = sigmoid(v)
+    R1 = E_P |grad_x v|^2,   R2 = E_Q |grad_x v|^2
+
+Gradients are of the LOGIT v with respect to the INPUT x, one norm per sample over all
+non-batch axes. The critic minimises  -F + (gamma/2) Omega  (gamma is the noise variance).
+Everything is autograd-traceable: `autograd.grad` of these with respect to `params`
+differentiates through the input gradient (the second-order part is kept).
+"""
+import autograd.numpy as np
+from autograd import value_and_grad
+
+from . import checks
+from .divergences import get_divergence, sigmoid
+from .nets import logits_and_input_gradients, squared_norms
+from .objectives import f_gan_objective, gan_discriminator_loss
+
+
+def _batch(name, x):
+    return checks.as_samples(name, x)
+
+
+def _pair(x_real, x_fake):
+    x_real, x_fake = _batch("x_real", x_real), _batch("x_fake", x_fake)
+    checks.same_feature_shape("x_real", x_real, "x_fake", x_fake)
+    return x_real, x_fake
+
+
+def _gamma(gamma):
+    return checks.nonnegative("gamma", gamma)
+
+
+# -- per-sample terms: the penalty is their mean (exposed for quadrature and for checking) --
+
+def omega_f_terms(divergence, critic, params, x_fake):
+    """Per-sample terms w_f(v_i) |grad_x v_i|^2 on Q's samples, shape (m,)."""
+    div = get_divergence(divergence)
+    v, g = logits_and_input_gradients(critic, params, _batch("x_fake", x_fake))
+    return div.penalty_weight(v) * squared_norms(g)
+
+
+def omega_js_terms(critic, params, x_real, x_fake):
+    """Per-sample terms ((1 - D_i)^2 |grad v_i|^2 on P's samples (n,),
+    D_j^2 |grad v_j|^2 on Q's samples (m,)). 1 - sigmoid(v) is written sigmoid(-v)."""
+    x_real, x_fake = _pair(x_real, x_fake)
+    v_r, g_r = logits_and_input_gradients(critic, params, x_real)
+    v_f, g_f = logits_and_input_gradients(critic, params, x_fake)
+    return sigmoid(-v_r) ** 2 * squared_norms(g_r), sigmoid(v_f) ** 2 * squared_norms(g_f)
+
+
+def gradient_norms_squared(critic, params, x):
+    """|grad_x v(x_i)|^2 for each sample, shape (n,)."""
+    return squared_norms(logits_and_input_gradients(critic, params, _batch("x", x))[1])
+
+
+# -- the penalties --
+
+def omega_f(divergence, critic, params, x_fake):
+    """Omega_f(Q; psi) = mean_Q f*''(psi) |grad_x psi|^2 with psi = g_f(critic(params, x)).
+    x_fake: (m, ...). A scalar >= 0 (identically 0 for 'tv')."""
+    return np.mean(omega_f_terms(divergence, critic, params, x_fake))
+
+
+def omega_js(critic, params, x_real, x_fake):
+    """Omega_JS(P, Q; v) = mean_P (1 - D)^2 |grad v|^2 + mean_Q D^2 |grad v|^2, D = sigmoid(v).
+    x_real (n, ...), x_fake (m, ...), n and m may differ. A scalar >= 0."""
+    real, fake = omega_js_terms(critic, params, x_real, x_fake)
+    return np.mean(real) + np.mean(fake)
+
+
+def r1_penalty(critic, params, x_real):
+    """R1 = mean_P |grad_x v|^2 (Mescheder et al. 2018); the loss adds (gamma/2) R1."""
+    return np.mean(gradient_norms_squared(critic, params, x_real))
+
+
+def r2_penalty(critic, params, x_fake):
+    """R2 = mean_Q |grad_x v|^2; the loss adds (gamma/2) R2."""
+    return np.mean(gradient_norms_squared(critic, params, x_fake))
+
+
+# -- regularised critic losses (to minimise) --
+
+def gan_critic_loss(critic, params, x_real, x_fake, gamma):
+    """Standard GAN discriminator loss with Roth et al.'s penalty:
+        -E_P log D - E_Q log(1 - D) + (gamma/2) Omega_JS(P, Q; v).  A scalar."""
+    gamma = _gamma(gamma)
+    x_real, x_fake = _pair(x_real, x_fake)
+    loss = gan_discriminator_loss(critic(params, x_real), critic(params, x_fake))
+    if gamma == 0.0:
+        return loss
+    return loss + 0.5 * gamma * omega_js(critic, params, x_real, x_fake)
+
+
+def f_gan_critic_loss(divergence, critic, params, x_real, x_fake, gamma):
+    """f-GAN critic loss with the analytic instance-noise penalty:
+        -F(P, Q; g_f(v)) + (gamma/2) Omega_f(Q; g_f(v)).  A scalar."""
+    gamma = _gamma(gamma)
+    x_real, x_fake = _pair(x_real, x_fake)
+    loss = -f_gan_objective(divergence, critic(params, x_real), critic(params, x_fake))
+    if gamma == 0.0:
+        return loss
+    return loss + 0.5 * gamma * omega_f(divergence, critic, params, x_fake)
+
+
+# Value and gradient with respect to params (argument 1, 2), through the nested gradients.
+gan_critic_loss_and_grad = value_and_grad(gan_critic_loss, 1)
+gan_critic_loss_and_grad.__doc__ = ("(loss, d loss / d params) of gan_critic_loss; "
+                                    "the gradient has the structure of params.")
+f_gan_critic_loss_and_grad = value_and_grad(f_gan_critic_loss, 2)
+f_gan_critic_loss_and_grad.__doc__ = ("(loss, d loss / d params) of f_gan_critic_loss; "
+                                      "the gradient has the structure of params.")
