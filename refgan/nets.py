@@ -50,6 +50,22 @@ def init_mlp(sizes, rng, init="truncated_normal", scale=0.1):
     return params
 
 
+def check_layers(params, d_in):
+    """params must be a non-empty list of (W, b), W (fan_in, fan_out), b (fan_out,), chaining
+    from d_in inputs (the flattened size of one sample)."""
+    if not isinstance(params, (list, tuple)) or len(params) == 0:
+        raise TypeError("params: expected a non-empty list of (W, b) pairs")
+    fan_in = d_in
+    for i, layer in enumerate(params):
+        if not isinstance(layer, (list, tuple)) or len(layer) != 2:
+            raise TypeError(f"params[{i}]: expected a (W, b) pair")
+        w_shape, b_shape = np.shape(layer[0]), np.shape(layer[1])
+        if len(w_shape) != 2 or w_shape[0] != fan_in or b_shape != (w_shape[1],):
+            raise ValueError(f"params[{i}]: expected W of shape ({fan_in}, k) and b of shape "
+                             f"(k,), got W {w_shape} and b {b_shape}")
+        fan_in = w_shape[1]
+
+
 def mlp_outputs(params, x, activation="tanh"):
     """Forward pass x (n, ...) -> (n, d_out); hidden layers use `activation`, the last is linear.
     Inputs with several axes per sample are flattened (row-major) to (n, prod(...))."""
@@ -57,6 +73,7 @@ def mlp_outputs(params, x, activation="tanh"):
         raise ValueError(f"activation: unknown {activation!r}; valid: {', '.join(ACTIVATIONS)}")
     act = ACTIVATIONS[activation]
     h = np.reshape(x, (np.shape(x)[0], -1))
+    check_layers(params, np.shape(h)[1])
     for W, b in params[:-1]:
         h = act(np.dot(h, W) + b)
     W, b = params[-1]
