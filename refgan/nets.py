@@ -7,6 +7,7 @@ shape (n,), whose samples do not interact (no batch norm); `mlp` is the default 
 import autograd.numpy as np
 import numpy as onp
 from autograd import make_vjp
+from autograd.tracer import getval
 
 from . import checks
 from .divergences import softplus
@@ -53,10 +54,12 @@ def init_mlp(sizes, rng, init="truncated_normal", scale=0.1):
 def check_layers(params, d_in):
     """params must be a non-empty list of (W, b), W (fan_in, fan_out), b (fan_out,), chaining
     from d_in inputs (the flattened size of one sample)."""
+    params = getval(params)  # under autograd a list of parameters is a boxed sequence
     if not isinstance(params, (list, tuple)) or len(params) == 0:
         raise TypeError("params: expected a non-empty list of (W, b) pairs")
     fan_in = d_in
     for i, layer in enumerate(params):
+        layer = getval(layer)
         if not isinstance(layer, (list, tuple)) or len(layer) != 2:
             raise TypeError(f"params[{i}]: expected a (W, b) pair")
         w_shape, b_shape = np.shape(layer[0]), np.shape(layer[1])
