@@ -15,6 +15,7 @@ from .regularisers import (f_gan_critic_loss, f_gan_critic_loss_and_grad, gan_cr
                            omega_f_terms, omega_js, omega_js_terms, r1_penalty, r2_penalty)
 from .noise import (gauss_hermite_rule, laplacian, noise_expectation_gh, noise_expectation_mc,
                     noised_f_gan_objective)
+from .fused import explicit_mlp, mlp_logits_and_input_gradients
 from . import gaussians
 
 __version__ = "0.1.0"

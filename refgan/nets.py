@@ -97,8 +97,21 @@ def logits_and_input_gradients(critic, params, x):
 
     One forward and one backward pass: since samples do not interact, the gradient of
     sum_i v(x_i) with respect to x holds each sample's own input gradient in its row.
-    Works inside autograd, so the result can be differentiated again (nested gradients)."""
+    Works inside autograd, so the result can be differentiated again (nested gradients).
+
+    A critic function that carries an attribute `logits_and_input_gradients(params, x)`
+    returning (v, g) computes them itself (refgan.fused.explicit_mlp writes the MLP's input
+    gradient out, so a penalty's parameter gradient is first order); otherwise this nested
+    autograd path, the reference, is used."""
     n = np.shape(x)[0]
+    explicit = getattr(critic, "logits_and_input_gradients", None)
+    if explicit is not None:
+        v, g = explicit(params, x)
+        checks.per_sample("critic.logits_and_input_gradients(params, x)[0]", v, n)
+        if np.shape(g) != np.shape(x):
+            raise ValueError(f"critic.logits_and_input_gradients(params, x)[1]: expected the "
+                             f"shape of x {np.shape(x)}, got {np.shape(g)}")
+        return v, g
     vjp, v = make_vjp(lambda x_: critic(params, x_))(x)
     checks.per_sample("critic(params, x)", v, n)
     return v, vjp(np.ones(n))
