@@ -17,6 +17,7 @@ A case is a penalty kind, a small MLP critic and two batches:
 import json
 import os
 import tempfile
+import warnings
 
 import numpy as onp
 from autograd import value_and_grad
@@ -136,7 +137,10 @@ def objective_functions(kind, critic, x_real, x_fake, gamma):
 
 def param_grads(fn, params):
     """(fn(params), d fn / d params as a list of (dW, db) float64 arrays)."""
-    value, grads = value_and_grad(fn)(params)
+    with warnings.catch_warnings():
+        # Omega_TV is identically zero: its gradient is zero, which is right, not a warning
+        warnings.filterwarnings("ignore", "Output seems independent of input")
+        value, grads = value_and_grad(fn)(params)
     return float(value), [(onp.asarray(dW, dtype=onp.float64), onp.asarray(db, dtype=onp.float64))
                           for dW, db in grads]
 
@@ -274,3 +278,48 @@ def write_vectors(directory):
     path = os.path.join(directory, f"v{VERSION}", VECTORS_FILE)
     write_json_atomic(path, vectors_text())
     return path
+
+
+# -- the tolerance --------------------------------------------------------------------------
+
+def flat_values(value):
+    """Every number of an output (an array, a scalar or a list of (dW, db)) in one vector."""
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple)):
+        return onp.concatenate([onp.ravel(onp.asarray(a, dtype=onp.float64))
+                                for layer in value for a in layer])
+    return onp.ravel(onp.asarray(value, dtype=onp.float64))
+
+
+def _same_structure(observed, expected):
+    if isinstance(expected, list):
+        return (isinstance(observed, (list, tuple)) and len(observed) == len(expected)
+                and all(len(o) == 2 and all(onp.shape(a) == onp.shape(b) for a, b in zip(o, e))
+                        for o, e in zip(observed, expected)))
+    return onp.shape(observed) == onp.shape(expected)
+
+
+def scaled_error(observed, expected, floor=FLOOR):
+    """max_i |observed_i - expected_i| / max(max_i |expected_i|, floor), over every number of
+    one output quantity (all arrays of a parameter gradient together). A NaN counts as equal
+    to a NaN in the same place and as an infinite error anywhere else; a shape mismatch is
+    an infinite error."""
+    if not _same_structure(observed, expected):
+        return onp.inf
+    o, e = flat_values(observed), flat_values(expected)
+    o_nan, e_nan = onp.isnan(o), onp.isnan(e)
+    if onp.any(o_nan != e_nan):
+        return onp.inf
+    o, e = o[~o_nan], e[~e_nan]
+    if o.size == 0:
+        return 0.0
+    with onp.errstate(invalid="ignore"):
+        diff = onp.abs(o - e)
+    diff[o == e] = 0.0  # infinities in the same place
+    scale = max(float(onp.max(onp.abs(e[onp.isfinite(e)]), initial=0.0)), floor)
+    return float(onp.max(diff)) / scale
+
+
+def within_tolerance(observed, expected, rtol=RTOL, atol=RTOL * FLOOR):
+    """max |observed - expected| <= max(rtol * max |expected|, atol), i.e. scaled_error with
+    floor = atol / rtol is at most rtol."""
+    return scaled_error(observed, expected, floor=atol / rtol) <= rtol
