@@ -9,6 +9,18 @@ def _oracle(args):
     print_convergence_table(gammas=args.gammas, n_draws=args.draws, seed=args.seed)
 
 
+def _vectors_write(args):
+    from .conformance import write_vectors
+    print(f"wrote {write_vectors(args.directory)}")
+
+
+def _verify(args):
+    from .verify import verify
+    report = verify(args.vectors, args.results, rtol=args.rtol, kinds=args.kinds,
+                    only_failures=args.only_failures)
+    return 0 if report.passed else 1
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="refgan",
@@ -22,6 +34,23 @@ def build_parser():
     p.add_argument("--draws", type=int, default=20000, help="Monte Carlo noise draws per sample")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.set_defaults(run=_oracle)
+
+    p = sub.add_parser("vectors", help="write the conformance set (docs/VECTORS.md)")
+    vsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    w = vsub.add_parser("write", help="write DIRECTORY/v1/conformance.json")
+    w.add_argument("directory", help="output folder, e.g. vectors")
+    w.set_defaults(run=_vectors_write)
+
+    p = sub.add_parser("verify", help="check another implementation's RESULTS against the "
+                                      "conformance VECTORS and name the fault its numbers fit")
+    p.add_argument("vectors", help="conformance.json, or a folder holding v1/conformance.json")
+    p.add_argument("results", help="RESULTS JSON file (schema in docs/VECTORS.md)")
+    p.add_argument("--rtol", type=float, default=1e-9,
+                   help="relative tolerance (default 1e-9 for float64; about 1e-4 for float32)")
+    p.add_argument("--kinds", nargs="+", metavar="KIND",
+                   help="check only the cases of these kinds, e.g. js r1 (default: all)")
+    p.add_argument("--only-failures", action="store_true", help="print only failing rows")
+    p.set_defaults(run=_verify)
     return parser
 
 
@@ -29,11 +58,11 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.run(args)
+        code = args.run(args)
     except (ValueError, TypeError, FileNotFoundError, FloatingPointError) as exc:
         print(f"refgan {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -226,11 +226,11 @@ def build_cases():
     return cases
 
 
-def _plain(value):
+def to_plain(value):
     """Arrays -> nested lists of Python floats (json writes repr: 17 significant digits at
     most, exact round trip); (W, b) lists -> [{"W": ..., "b": ...}, ...]."""
     if isinstance(value, list):
-        return [{"W": _plain(W), "b": _plain(b)} for W, b in value]
+        return [{"W": to_plain(W), "b": to_plain(b)} for W, b in value]
     if isinstance(value, (onp.ndarray, onp.floating, float, int)):
         return onp.asarray(value, dtype=onp.float64).tolist()
     return value
@@ -241,9 +241,10 @@ def case_record(name, kind, inputs, outputs):
     divergence = kind[2:] if kind.startswith("f:") else None
     return {"name": name, "kind": kind, "divergence": divergence,
             "inputs": {"activation": inputs["activation"], "gamma": float(inputs["gamma"]),
-                       "params": _plain(list(inputs["params"])),
-                       "x_real": _plain(inputs["x_real"]), "x_fake": _plain(inputs["x_fake"])},
-            "expected": {k: _plain(outputs[k]) for k in OUTPUT_FIELDS}}
+                       "params": to_plain(list(inputs["params"])),
+                       "x_real": to_plain(inputs["x_real"]),
+                       "x_fake": to_plain(inputs["x_fake"])},
+            "expected": {k: to_plain(outputs[k]) for k in OUTPUT_FIELDS}}
 
 
 def write_json_atomic(path, text):

@@ -1,0 +1,287 @@
+"""`refgan verify VECTORS RESULTS`: compare another implementation's numbers with the
+conformance set, quantity by quantity, and name the known fault that the failures fit.
+
+VECTORS is the conformance file (or a folder holding v1/conformance.json); RESULTS is JSON
+
+    {"format": "refgan-results", "version": 1,
+     "results": {"<case name>": {"penalty": 0.12, "loss": 1.3, "penalty_grad": [...], ...}}}
+
+with the field names of the conformance set (docs/VECTORS.md). penalty, loss, penalty_grad
+and loss_grad are required for every case checked; the per-sample fields are optional.
+A quantity passes when scaled_error(observed, expected) <= rtol (refgan.conformance).
+"""
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Dict, List, Tuple
+
+import numpy as onp
+
+from .conformance import (FLOOR, FORMAT, GRADIENT_FIELDS, OUTPUT_FIELDS, RTOL, SCALAR_FIELDS,
+                          VECTORS_FILE, VERSION, check_kind, scaled_error)
+
+RESULTS_FORMAT = "refgan-results"
+REQUIRED_FIELDS = SCALAR_FIELDS + GRADIENT_FIELDS
+
+
+class MalformedFile(ValueError):
+    """A conformance or results file that cannot be checked; the message names the file,
+    the case and the field."""
+
+
+# -- reading --------------------------------------------------------------------------------
+
+def _read_json(path, what):
+    if os.path.isdir(path):
+        for candidate in (os.path.join(path, VECTORS_FILE),
+                          os.path.join(path, f"v{VERSION}", VECTORS_FILE)):
+            if os.path.isfile(candidate):
+                path = candidate
+                break
+        else:
+            raise FileNotFoundError(f"{what}: no {VECTORS_FILE} in {path} or {path}/v{VERSION}")
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise MalformedFile(f"{what} {path}: not valid JSON ({exc})") from None
+    except UnicodeDecodeError:
+        raise MalformedFile(f"{what} {path}: not a text (JSON) file") from None
+
+
+def _check_header(data, path, what, expected_format):
+    if not isinstance(data, dict):
+        raise MalformedFile(f"{what} {path}: expected a JSON object at the top level")
+    if data.get("format") != expected_format:
+        raise MalformedFile(f"{what} {path}: field 'format' must be {expected_format!r}, "
+                            f"got {data.get('format')!r}")
+    if data.get("version") != VERSION:
+        raise MalformedFile(f"{what} {path}: field 'version' is {data.get('version')!r}; this "
+                            f"refgan reads version {VERSION}")
+
+
+def _number_array(value, where):
+    """Nested lists of numbers -> float64 array; null is read as NaN."""
+    def convert(v):
+        if isinstance(v, list):
+            return [convert(u) for u in v]
+        if v is None:
+            return math.nan
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise MalformedFile(f"{where}: expected numbers, got {v!r}")
+        return float(v)
+    try:
+        return onp.array(convert(value), dtype=onp.float64)
+    except ValueError:  # ragged nesting
+        raise MalformedFile(f"{where}: nested lists of unequal lengths") from None
+
+
+def _layers(value, where):
+    """[{"W": ..., "b": ...}, ...] (or [[W, b], ...]) -> [(W, b), ...] float64 arrays."""
+    if not isinstance(value, list):
+        raise MalformedFile(f"{where}: expected a list of layers {{\"W\": ..., \"b\": ...}}")
+    layers = []
+    for i, layer in enumerate(value):
+        if isinstance(layer, dict) and set(layer) == {"W", "b"}:
+            W, b = layer["W"], layer["b"]
+        elif isinstance(layer, list) and len(layer) == 2:
+            W, b = layer
+        else:
+            raise MalformedFile(f"{where}[{i}]: expected {{\"W\": ..., \"b\": ...}}")
+        layers.append((_number_array(W, f"{where}[{i}].W"), _number_array(b, f"{where}[{i}].b")))
+    return layers
+
+
+def _quantity(name, value, where):
+    return _layers(value, where) if name in GRADIENT_FIELDS else _number_array(value, where)
+
+
+def load_vectors(path):
+    """The conformance set: {case name: {"kind", "inputs", "expected"}} with float64 arrays."""
+    data = _read_json(path, "vectors")
+    _check_header(data, path, "vectors", FORMAT)
+    cases = {}
+    for i, record in enumerate(data.get("cases", [])):
+        try:
+            name = record["name"]
+            cases[name] = _vector_case(name, record)
+        except (KeyError, TypeError) as exc:
+            raise MalformedFile(f"vectors {path}: case {i}: missing or malformed {exc}") from None
+    if not cases:
+        raise MalformedFile(f"vectors {path}: holds no cases")
+    return cases
+
+
+def _vector_case(name, record):
+    raw = record["inputs"]
+    inputs = {"activation": raw["activation"], "gamma": float(raw["gamma"]),
+              "params": _layers(raw["params"], f"vectors: case {name!r}: params"),
+              "x_real": _number_array(raw["x_real"], f"vectors: case {name!r}: x_real"),
+              "x_fake": _number_array(raw["x_fake"], f"vectors: case {name!r}: x_fake")}
+    expected = {k: _quantity(k, record["expected"][k], f"vectors: case {name!r}: {k}")
+                for k in OUTPUT_FIELDS}
+    return {"kind": check_kind(record["kind"]), "inputs": inputs, "expected": expected}
+
+
+def _shape_text(value):
+    if isinstance(value, list):
+        return "[" + ", ".join(f"(W {onp.shape(W)}, b {onp.shape(b)})" for W, b in value) + "]"
+    return str(onp.shape(value))
+
+
+def load_results(path, vectors, kinds=None):
+    """Read RESULTS and check it against the cases of `vectors` (those of `kinds`, if given):
+    every case present, the required fields present, every shape right. Returns {case name:
+    {field: array or list of (W, b)}}. Raises MalformedFile naming the case and the field."""
+    data = _read_json(path, "results")
+    _check_header(data, path, "results", RESULTS_FORMAT)
+    entries = data.get("results")
+    if not isinstance(entries, dict):
+        raise MalformedFile(f"results {path}: field 'results' must be an object "
+                            "{case name: {field: value}}")
+    kinds = None if kinds is None else {check_kind(k) for k in kinds}
+    wanted = [n for n, case in vectors.items() if kinds is None or case["kind"] in kinds]
+    unknown = sorted(set(entries) - set(vectors))
+    if unknown:
+        raise MalformedFile(f"results {path}: case {unknown[0]!r} is not in the conformance set")
+    results = {}
+    for name in wanted:
+        if name not in entries:
+            raise MalformedFile(f"results {path}: no entry for case {name!r} (check a subset of "
+                                "kinds with --kinds)")
+        entry = entries[name]
+        if not isinstance(entry, dict):
+            raise MalformedFile(f"results {path}: case {name!r}: expected an object of fields")
+        extra = sorted(set(entry) - set(OUTPUT_FIELDS))
+        if extra:
+            raise MalformedFile(f"results {path}: case {name!r}: unknown field {extra[0]!r}; "
+                                f"valid: {', '.join(OUTPUT_FIELDS)}")
+        missing = [k for k in REQUIRED_FIELDS if k not in entry]
+        if missing:
+            raise MalformedFile(f"results {path}: case {name!r}: missing field {missing[0]!r}")
+        results[name] = {}
+        for k in OUTPUT_FIELDS:
+            if k not in entry:
+                continue
+            where = f"results {path}: case {name!r}: field {k!r}"
+            value = _quantity(k, entry[k], where)
+            expected = vectors[name]["expected"][k]
+            if _shape_text(value) != _shape_text(expected):
+                raise MalformedFile(f"{where}: expected shape {_shape_text(expected)}, "
+                                    f"got {_shape_text(value)}")
+            results[name][k] = value
+    return results
+
+
+# -- comparing --------------------------------------------------------------------------------
+
+def _nan_count(value):
+    if isinstance(value, list):
+        return sum(int(onp.isnan(a).sum()) for layer in value for a in layer)
+    return int(onp.isnan(value).sum())
+
+
+@dataclass
+class Report:
+    """rows: (case, quantity, scaled error, passed, note); diagnoses: {failing case: [(fault
+    name, description)]}."""
+    rows: List[Tuple[str, str, float, bool, str]] = field(default_factory=list)
+    diagnoses: Dict[str, List[Tuple[str, str]]] = field(default_factory=dict)
+
+    @property
+    def passed(self):
+        return all(row[3] for row in self.rows)
+
+    @property
+    def failing_cases(self):
+        return sorted({row[0] for row in self.rows if not row[3]})
+
+    def ranked_faults(self):
+        """[(name, description, number of failing cases it fits)], most cases first."""
+        counts = {}
+        for matches in self.diagnoses.values():
+            for name, description in matches:
+                counts[name] = (description, counts.get(name, ("", 0))[1] + 1)
+        return sorted(((n, d, c) for n, (d, c) in counts.items()), key=lambda t: -t[2])
+
+
+def compare(vectors, results, rtol=RTOL, floor=FLOOR, fault_cache=None):
+    """Compare results with the vectors and diagnose every failing case. fault_cache, a dict,
+    keeps the fault outputs of each case between calls."""
+    from . import faults  # the wrong variants are needed only to explain a failure
+    report = Report()
+    for name, observed in results.items():
+        case, failed = vectors[name], False
+        for k in OUTPUT_FIELDS:
+            if k not in observed:
+                continue
+            err = scaled_error(observed[k], case["expected"][k], floor)
+            nans = _nan_count(observed[k])
+            note = f"{nans} NaN value(s)" if nans else ""
+            report.rows.append((name, k, err, bool(err <= rtol), note))
+            failed = failed or not err <= rtol
+        if failed:
+            cache = {} if fault_cache is None else fault_cache
+            if name not in cache:
+                cache[name] = faults.fault_outputs(case["kind"], case["inputs"])
+            report.diagnoses[name] = faults.diagnose(
+                case["kind"], case["inputs"], observed, rtol=rtol, atol=rtol * floor,
+                reference=case["expected"], candidates=cache[name])
+    return report
+
+
+def print_report(report, out=sys.stdout, only_failures=False, rtol=RTOL):
+    width = max([len(r[0]) for r in report.rows] + [4])
+    print(f"{'case':<{width}}  {'quantity':<16}  {'max rel error':>13}  result", file=out)
+    for case, quantity, err, ok, note in report.rows:
+        if only_failures and ok:
+            continue
+        text = f"{err:13.2e}" if math.isfinite(err) else f"{'inf':>13}"
+        print(f"{case:<{width}}  {quantity:<16}  {text}  {'pass' if ok else 'FAIL'}"
+              + (f"  ({note})" if note else ""), file=out)
+    n_cases = len({r[0] for r in report.rows})
+    failing = report.failing_cases
+    print(f"\n{len(report.rows)} quantities in {n_cases} cases compared at rtol {rtol:g}: "
+          f"{sum(r[3] for r in report.rows)} pass, {sum(not r[3] for r in report.rows)} fail "
+          f"({len(failing)} failing case(s))", file=out)
+    if not failing:
+        return
+    print("\nDiagnosis (the known faults whose outputs reproduce the numbers):", file=out)
+    groups = {}  # the same diagnosis for many cases is printed once
+    for case in failing:
+        groups.setdefault(tuple(report.diagnoses.get(case, [])), []).append(case)
+    for matches, cases in groups.items():
+        if matches:
+            text = "; or ".join(f"{d} [{n}]" for n, d in matches)
+            print(f"  values match {text}", file=out)
+        else:
+            print("  no known fault matches", file=out)
+        shown = ", ".join(cases[:6]) + (f", and {len(cases) - 6} more" if len(cases) > 6 else "")
+        print(f"    in {len(cases)} case(s): {shown}", file=out)
+    ranked = report.ranked_faults()
+    if ranked:
+        name, description, count = ranked[0]
+        print(f"\nMost likely: {description} [{name}], fits {count} of {len(failing)} failing "
+              "case(s).", file=out)
+
+
+def verify(vectors_path, results_path, rtol=RTOL, floor=FLOOR, kinds=None, out=sys.stdout,
+           only_failures=False, fault_cache=None):
+    """Load, compare, print. Returns the Report (report.passed is the verdict)."""
+    if not (isinstance(rtol, (int, float)) and 0 < rtol < 1):
+        raise ValueError(f"rtol: expected a number in (0, 1), got {rtol!r}")
+    vectors = load_vectors(vectors_path)
+    results = load_results(results_path, vectors, kinds)
+    report = compare(vectors, results, rtol, floor, fault_cache)
+    print_report(report, out, only_failures, rtol)
+    return report
+
+
+def results_record(outputs_by_case):
+    """{case name: outputs} -> the RESULTS JSON object (the writer's side of the schema)."""
+    from .conformance import to_plain
+    return {"format": RESULTS_FORMAT, "version": VERSION,
+            "results": {name: {k: to_plain(v) for k, v in outputs.items()}
+                        for name, outputs in outputs_by_case.items()}}
