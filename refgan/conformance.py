@@ -256,6 +256,9 @@ def write_json_atomic(path, text):
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
