@@ -39,17 +39,28 @@ def _gamma(gamma):
 def omega_f_terms(divergence, critic, params, x_fake):
     """Per-sample terms w_f(v_i) |grad_x v_i|^2 on Q's samples, shape (m,)."""
     div = get_divergence(divergence)
-    v, g = logits_and_input_gradients(critic, params, _batch("x_fake", x_fake))
-    return div.penalty_weight(v) * squared_norms(g)
+    return _omega_f_terms_and_logits(div, critic, params, _batch("x_fake", x_fake))[0]
+
+
+def _omega_f_terms_and_logits(div, critic, params, x_fake):
+    """(terms, v_fake): the logits come with the input gradients."""
+    v, g = logits_and_input_gradients(critic, params, x_fake)
+    return div.penalty_weight(v) * squared_norms(g), v
 
 
 def omega_js_terms(critic, params, x_real, x_fake):
     """Per-sample terms ((1 - D_i)^2 |grad v_i|^2 on P's samples (n,),
     D_j^2 |grad v_j|^2 on Q's samples (m,)). 1 - sigmoid(v) is written sigmoid(-v)."""
     x_real, x_fake = _pair(x_real, x_fake)
+    return _omega_js_terms_and_logits(critic, params, x_real, x_fake)[:2]
+
+
+def _omega_js_terms_and_logits(critic, params, x_real, x_fake):
+    """(real terms, fake terms, v_real, v_fake): the logits come with the input gradients."""
     v_r, g_r = logits_and_input_gradients(critic, params, x_real)
     v_f, g_f = logits_and_input_gradients(critic, params, x_fake)
-    return sigmoid(-v_r) ** 2 * squared_norms(g_r), sigmoid(v_f) ** 2 * squared_norms(g_f)
+    return (sigmoid(-v_r) ** 2 * squared_norms(g_r), sigmoid(v_f) ** 2 * squared_norms(g_f),
+            v_r, v_f)
 
 
 def gradient_norms_squared(critic, params, x):
@@ -89,10 +100,11 @@ def gan_critic_loss(critic, params, x_real, x_fake, gamma):
         -E_P log D - E_Q log(1 - D) + (gamma/2) Omega_JS(P, Q; v).  A scalar."""
     gamma = _gamma(gamma)
     x_real, x_fake = _pair(x_real, x_fake)
-    loss = gan_discriminator_loss(critic(params, x_real), critic(params, x_fake))
     if gamma == 0.0:
-        return loss
-    return loss + 0.5 * gamma * omega_js(critic, params, x_real, x_fake)
+        return gan_discriminator_loss(critic(params, x_real), critic(params, x_fake))
+    # The penalty's pass gives the logits too: evaluate the critic once per batch, not twice.
+    real, fake, v_r, v_f = _omega_js_terms_and_logits(critic, params, x_real, x_fake)
+    return gan_discriminator_loss(v_r, v_f) + 0.5 * gamma * (np.mean(real) + np.mean(fake))
 
 
 def f_gan_critic_loss(divergence, critic, params, x_real, x_fake, gamma):
@@ -100,10 +112,11 @@ def f_gan_critic_loss(divergence, critic, params, x_real, x_fake, gamma):
         -F(P, Q; g_f(v)) + (gamma/2) Omega_f(Q; g_f(v)).  A scalar."""
     gamma = _gamma(gamma)
     x_real, x_fake = _pair(x_real, x_fake)
-    loss = -f_gan_objective(divergence, critic(params, x_real), critic(params, x_fake))
     if gamma == 0.0:
-        return loss
-    return loss + 0.5 * gamma * omega_f(divergence, critic, params, x_fake)
+        return -f_gan_objective(divergence, critic(params, x_real), critic(params, x_fake))
+    # The penalty's pass gives the fake logits too: one critic evaluation per batch.
+    terms, v_f = _omega_f_terms_and_logits(get_divergence(divergence), critic, params, x_fake)
+    return -f_gan_objective(divergence, critic(params, x_real), v_f) + 0.5 * gamma * np.mean(terms)
 
 
 # Value and gradient with respect to params (argument 1, 2), through the nested gradients.
