@@ -21,6 +21,28 @@ def _verify(args):
     return 0 if report.passed else 1
 
 
+def _figure1(args):
+    import time
+    from .figures import FIGURE1_FULL_STEPS, figure1
+    if args.seeds < 1 or args.jobs < 1 or (args.steps is not None and args.steps < 1):
+        raise ValueError("--seeds, --jobs and --steps must be positive integers")
+    steps = FIGURE1_FULL_STEPS if args.full else args.steps
+    start = time.perf_counter()
+    figure1(args.out, steps=steps, seeds=args.seeds, regimes=args.regimes, jobs=args.jobs,
+            resume=args.resume, progress=not args.quiet, critic_impl=args.critic,
+            gamma=args.gamma, saturating=not args.non_saturating)
+    print(f"wrote {args.out}/figure1.png, figure1_metrics.png, figure1.npz, figure1.json "
+          f"in {time.perf_counter() - start:.0f} s")
+
+
+def _figure_oracle(args):
+    from .figures import figure_oracle
+    for c in figure_oracle(args.out):
+        print(f"{c['pair']:4s} {c['divergence']:11s} Omega = {c['omega']:.6f}   "
+              f"log-log error slope = {c['slope']:.3f}")
+    print(f"wrote {args.out}/figure_oracle.png, .json, .npz")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="refgan",
@@ -51,6 +73,37 @@ def build_parser():
                    help="check only the cases of these kinds, e.g. js r1 (default: all)")
     p.add_argument("--only-failures", action="store_true", help="print only failing rows")
     p.set_defaults(run=_verify)
+
+    from .figures import FIGURE1_DEFAULT_STEPS, FIGURE1_REGIMES
+    from .training import REGIMES
+    p = sub.add_parser("figure1", help="train the paper's toy GAN (7 Gaussians in R^3) per "
+                                       "regime and draw its Figure 1 and the metrics")
+    p.add_argument("--steps", type=int, default=FIGURE1_DEFAULT_STEPS,
+                   help=f"training steps per run (default {FIGURE1_DEFAULT_STEPS}; the paper: "
+                        "100000)")
+    p.add_argument("--full", action="store_true", help="the paper's 100000 steps")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per regime (default 1)")
+    p.add_argument("--regimes", nargs="+", choices=REGIMES, default=list(FIGURE1_REGIMES),
+                   help="rows of the figure (default: none noise roth)")
+    p.add_argument("--gamma", type=float, default=0.1,
+                   help="noise variance / penalty weight (default 0.1, the paper's)")
+    p.add_argument("--non-saturating", action="store_true",
+                   help="non-saturating generator loss -E log D (default: saturating)")
+    p.add_argument("--critic", choices=["auto", "reference", "explicit"], default="auto",
+                   help="critic input-gradient implementation: 'reference' nested autograd, "
+                        "'explicit' the written-out MLP backward pass (default auto: explicit "
+                        "when available)")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained in parallel (default 1)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue runs from their last checkpoint under OUT/figure1-runs")
+    p.add_argument("--out", default="figures", help="output folder (default figures)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_figure1)
+
+    p = sub.add_parser("figure-oracle", help="true noised divergence of Gaussian pairs vs the "
+                                             "analytic D_f - (gamma/2) Omega, log-log")
+    p.add_argument("--out", default="figures", help="output folder (default figures)")
+    p.set_defaults(run=_figure_oracle)
     return parser
 
 
