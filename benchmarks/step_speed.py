@@ -1,0 +1,268 @@
+"""Time one critic step and one generator step of the paper's toy GAN, in float64.
+
+Paper size: critic 3-128-128-1, generator 2-128-128-3 (tanh), batch 512. A step is the loss
+and its gradient with respect to the network's parameters (no optimiser update):
+
+    critic  none   GAN discriminator loss, gamma = 0
+            noise  the same on samples with instance noise N(0, gamma I) added (drawn each step)
+            roth   + (gamma/2) Omega_JS            (the analytic form of instance noise)
+            r1     + (gamma/2) R1 = mean_P |grad v|^2
+    generator      saturating loss mean_Q log(1 - D) through the critic
+
+each on two paths: 'reference' (refgan.mlp; input gradients by nested autograd) and
+'explicit' (refgan.explicit_mlp; the input gradient written out in the forward pass). Prints
+ms per step (median and minimum over interleaved repeats), the projected time of 100k steps
+per Figure-1 regime (none, noise, roth) and, when PyTorch is importable, the same steps in
+PyTorch (float64 and float32, double backprop with create_graph=True) with ratios.
+
+    python benchmarks/step_speed.py [--repeats 20] [--blas-threads 1] [--no-torch]
+
+BLAS threads are set before numpy loads (--blas-threads N sets OPENBLAS_NUM_THREADS,
+OMP_NUM_THREADS and MKL_NUM_THREADS); OPENBLAS_CORETYPE, when set, is printed and left alone.
+On a shared machine the minimum is the steadier number; the median shows contention.
+"""
+import argparse
+import os
+import sys
+import time
+
+PAPER_STEPS = 100_000
+TARGET_MINUTES = 30.0
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeats", type=int, default=20, help="timed repeats per step (default 20)")
+    p.add_argument("--batch", type=int, default=512, help="batch size (default 512, the paper's)")
+    p.add_argument("--gamma", type=float, default=0.1, help="noise variance (default 0.1)")
+    p.add_argument("--blas-threads", type=int, default=None,
+                   help="set OPENBLAS/OMP/MKL_NUM_THREADS before numpy loads (default: leave)")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    args = p.parse_args(argv)
+    if args.repeats < 1 or args.batch < 1:
+        p.error("--repeats and --batch must be positive integers")
+    if not args.gamma > 0:
+        p.error("--gamma must be > 0 (it is the penalty weight and the noise variance)")
+    if args.blas_threads is not None and args.blas_threads < 1:
+        p.error("--blas-threads must be a positive integer")
+    return args
+
+
+def time_interleaved(steps, repeats):
+    """{name: (median ms, min ms)}: one warm-up call each, then `repeats` rounds that call
+    every step once in turn, so that a burst of load on the machine hits all of them."""
+    for f in steps.values():
+        f()
+    times = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, f in steps.items():
+            t0 = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t0)
+    out = {}
+    for name, ts in times.items():
+        ts = sorted(ts)
+        out[name] = (1e3 * ts[len(ts) // 2], 1e3 * ts[0])
+    return out
+
+
+def numpy_steps(batch, gamma, seed=0):
+    """The autograd steps on both paths, and the paper-size params and batches they use."""
+    import numpy as onp
+    import autograd.numpy as np
+    from autograd import value_and_grad
+    import refgan
+    from refgan.objectives import gan_discriminator_loss, gan_generator_loss
+
+    rng = onp.random.default_rng(seed)
+    critic_params = refgan.init_mlp((3, 128, 128, 1), rng)
+    gen_params = refgan.init_mlp((2, 128, 128, 3), rng)
+    z = rng.standard_normal((batch, 2))
+    x_real = rng.standard_normal((batch, 3))
+    x_fake = refgan.mlp_outputs(gen_params, z)
+    noise_rng = onp.random.default_rng(seed + 1)
+
+    def r1_loss(critic, params):
+        loss = gan_discriminator_loss(critic(params, x_real), critic(params, x_fake))
+        return loss + 0.5 * gamma * refgan.r1_penalty(critic, params, x_real)
+
+    def generator_loss(critic, g_params):
+        return gan_generator_loss(critic(critic_params, refgan.mlp_outputs(g_params, z)))
+
+    def noised_step(critic):
+        s = onp.sqrt(gamma)
+        xr = x_real + s * noise_rng.standard_normal(x_real.shape)
+        xf = x_fake + s * noise_rng.standard_normal(x_fake.shape)
+        return refgan.gan_critic_loss_and_grad(critic, critic_params, xr, xf, 0.0)
+
+    paths = {"reference": refgan.mlp, "explicit": refgan.explicit_mlp("tanh")}
+    steps = {}
+    for path, c in paths.items():
+        r1 = value_and_grad(lambda p, c=c: r1_loss(c, p))
+        gen = value_and_grad(lambda g, c=c: generator_loss(c, g))
+        steps[("none", path)] = lambda c=c: refgan.gan_critic_loss_and_grad(
+            c, critic_params, x_real, x_fake, 0.0)
+        steps[("noise", path)] = lambda c=c: noised_step(c)
+        steps[("roth", path)] = lambda c=c: refgan.gan_critic_loss_and_grad(
+            c, critic_params, x_real, x_fake, gamma)
+        steps[("r1", path)] = lambda r1=r1: r1(critic_params)
+        steps[("generator", path)] = lambda gen=gen: gen(gen_params)
+    data = dict(critic_params=critic_params, gen_params=gen_params, z=z, x_real=x_real,
+                x_fake=x_fake)
+    return steps, data
+
+
+def agreement(steps):
+    """Largest relative difference, explicit vs reference, over every step's loss and
+    gradient (the noise step draws fresh noise, so it is left out)."""
+    import numpy as onp
+    from autograd.misc import flatten
+    worst = 0.0
+    for kind in ("none", "roth", "r1", "generator"):
+        a, b = flatten(steps[(kind, "reference")]())[0], flatten(steps[(kind, "explicit")]())[0]
+        worst = max(worst, float(onp.max(onp.abs(a - b)) / onp.max(onp.abs(a))))
+    return worst
+
+
+def torch_steps(data, gamma, dtype):
+    """The same steps in PyTorch: input gradients by torch.autograd.grad(create_graph=True)."""
+    import torch
+
+    def tensor(a):
+        return torch.tensor(a, dtype=dtype)
+
+    cp = [(tensor(W).requires_grad_(), tensor(b).requires_grad_()) for W, b in data["critic_params"]]
+    gp = [(tensor(W).requires_grad_(), tensor(b).requires_grad_()) for W, b in data["gen_params"]]
+    c_leaves = [t for layer in cp for t in layer]
+    g_leaves = [t for layer in gp for t in layer]
+    z, x_real, x_fake = tensor(data["z"]), tensor(data["x_real"]), tensor(data["x_fake"])
+    sp = torch.nn.functional.softplus
+
+    def net(params, x):
+        for W, b in params[:-1]:
+            x = torch.tanh(x @ W + b)
+        W, b = params[-1]
+        return x @ W + b
+
+    def critic(x):
+        return net(cp, x)[:, 0]
+
+    def logits_and_grad(x):
+        x = x.detach().requires_grad_()
+        v = critic(x)
+        g, = torch.autograd.grad(v.sum(), x, create_graph=True)
+        return v, (g ** 2).sum(dim=1)
+
+    def disc_loss(v_r, v_f):
+        return sp(-v_r).mean() + sp(v_f).mean()
+
+    def step(loss_fn, leaves):
+        def run():
+            loss = loss_fn()
+            return loss, torch.autograd.grad(loss, leaves)
+        return run
+
+    def none():
+        return disc_loss(critic(x_real), critic(x_fake))
+
+    def noise():
+        s = gamma ** 0.5
+        xr = x_real + s * torch.randn(x_real.shape, dtype=dtype)
+        xf = x_fake + s * torch.randn(x_fake.shape, dtype=dtype)
+        return disc_loss(critic(xr), critic(xf))
+
+    def roth():
+        v_r, n_r = logits_and_grad(x_real)
+        v_f, n_f = logits_and_grad(x_fake)
+        omega = (torch.sigmoid(-v_r) ** 2 * n_r).mean() + (torch.sigmoid(v_f) ** 2 * n_f).mean()
+        return disc_loss(v_r, v_f) + 0.5 * gamma * omega
+
+    def r1():
+        v_r, n_r = logits_and_grad(x_real)
+        return disc_loss(v_r, critic(x_fake)) + 0.5 * gamma * n_r.mean()
+
+    def generator():
+        return -sp(critic(net(gp, z))).mean()
+
+    return {"none": step(none, c_leaves), "noise": step(noise, c_leaves),
+            "roth": step(roth, c_leaves), "r1": step(r1, c_leaves),
+            "generator": step(generator, g_leaves)}
+
+
+def print_table(title, rows, columns):
+    print(f"\n{title}")
+    width = max(len(r) for r in rows) + 2
+    print(" " * width + "".join(f"{c:>22}" for c in columns))
+    for r, cells in rows.items():
+        print(f"{r:<{width}}" + "".join(f"{c:>22}" for c in cells))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.blas_threads is not None:  # must happen before numpy is first imported
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(args.blas_threads)
+    import numpy as onp
+
+    print(f"python {sys.version.split()[0]}, numpy {onp.__version__}, cpus {os.cpu_count()}, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE"):
+        print(f"  {var}={os.environ.get(var, '(unset)')}")
+    print(f"batch {args.batch}, gamma {args.gamma}, critic 3-128-128-1, generator 2-128-128-3, "
+          f"tanh, float64; {args.repeats} interleaved repeats")
+
+    steps, data = numpy_steps(args.batch, args.gamma)
+    print(f"explicit vs reference: largest relative difference of loss and gradient "
+          f"{agreement(steps):.1e}")
+    t = time_interleaved(steps, args.repeats)
+    kinds = ("none", "noise", "roth", "r1", "generator")
+
+    def cell(key):
+        return "%8.2f (min %6.2f)" % t[key]
+
+    print_table("ms per step, autograd (median (min))",
+                {k: [cell((k, "reference")), cell((k, "explicit")),
+                     "%21.2fx" % (t[(k, "reference")][1] / t[(k, "explicit")][1])]
+                 for k in kinds},
+                ["reference", "explicit", "speed-up (min)"])
+
+    rows = {}
+    total = {"reference": 0.0, "explicit": 0.0}
+    for regime in ("none", "noise", "roth"):
+        cells = []
+        for path in ("reference", "explicit"):
+            ms = t[(regime, path)][1] + t[("generator", path)][1]
+            total[path] += ms * PAPER_STEPS / 6e4
+            cells.append("%15.1f min" % (ms * PAPER_STEPS / 6e4))
+        rows[regime] = cells
+    rows["total"] = ["%15.1f min" % total[p] for p in ("reference", "explicit")]
+    print_table(f"projected {PAPER_STEPS} steps (critic + generator step, min ms; no optimiser "
+                f"update), target {TARGET_MINUTES:.0f} min in total", rows,
+                ["reference", "explicit"])
+
+    if args.no_torch:
+        print("\nPyTorch comparison skipped (--no-torch)")
+        return
+    try:
+        import torch
+    except ImportError as err:
+        print(f"\nPyTorch comparison skipped: torch is not importable ({err})")
+        return
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads")
+    torch.manual_seed(0)
+    tt = {}
+    for dtype, name in ((torch.float64, "float64"), (torch.float32, "float32")):
+        for k, f in torch_steps(data, args.gamma, dtype).items():
+            tt[(k, name)] = f
+    tt = time_interleaved(tt, args.repeats)
+    print_table("ms per step, PyTorch (median (min)); ratio = refgan explicit / torch (min)",
+                {k: ["%8.2f (min %6.2f)" % tt[(k, "float64")],
+                     "%8.2f (min %6.2f)" % tt[(k, "float32")],
+                     "%21.2fx" % (t[(k, "explicit")][1] / tt[(k, "float64")][1]),
+                     "%21.2fx" % (t[(k, "explicit")][1] / tt[(k, "float32")][1])]
+                 for k in kinds},
+                ["torch float64", "torch float32", "ratio vs float64", "ratio vs float32"])
+
+
+if __name__ == "__main__":
+    main()
