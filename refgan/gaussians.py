@@ -14,7 +14,7 @@ from collections import namedtuple
 
 import autograd.numpy as np
 import numpy as onp
-from autograd.scipy.special import logsumexp
+from autograd.tracer import getval
 
 from . import checks
 
@@ -130,13 +130,21 @@ def convolve(mixture, gamma):
     return GaussianMixture(mixture.weights, mixture.means, mixture.variances + gamma)
 
 
+def _logsumexp_rows(a):
+    """log sum_k exp(a_ik) for each row of a (n, K), shifted by the row maximum (a constant
+    to autograd, so the gradient is exact). Written here because autograd.scipy needs scipy,
+    which refgan does not depend on."""
+    shift = onp.max(getval(a), axis=1)
+    return np.log(np.sum(np.exp(a - shift[:, None]), axis=1)) + shift
+
+
 def mixture_log_density(x, mixture):
     """log sum_k w_k N(x; m_k, v_k I) for x (n, d): (n,). Stable (log-sum-exp), differentiable."""
     d = mixture.means.shape[1]
     sq = np.sum((x[:, None, :] - mixture.means[None]) ** 2, axis=2)          # (n, K)
     log_comp = (-0.5 * sq / mixture.variances - 0.5 * d * np.log(2 * np.pi * mixture.variances)
                 + np.log(mixture.weights))
-    return logsumexp(log_comp, axis=1)
+    return _logsumexp_rows(log_comp)
 
 
 def sample_mixture(mixture, n, rng):
