@@ -257,7 +257,12 @@ def check_penalty(fn, kind="js", rtol=RTOL, atol=None, max_examples=50, seed=Non
     rtol, atol = _tolerances(rtol, atol)
     if not callable(fn):
         raise TypeError(f"fn: expected a callable, got {type(fn).__name__}")
-    _call(fn, _first_case())  # protocol errors surface here, before hypothesis
+    try:
+        first = fn(**_copy(_first_case()))
+    except Exception:  # noqa: BLE001 - hypothesis will find and shrink the failing input
+        first = None
+    if first is not None:
+        read_outputs(first)  # protocol errors surface here, at once and unshrunk
     strategy = penalty_inputs() if strategy is None else strategy
     seen = {"examples": 0, "max": {}}
 
