@@ -136,14 +136,15 @@ def run(recipe, kind, inputs):
     xs = {"real": x_real, "fake": x_fake}
     terms = _penalty_terms(kind, recipe)
 
-    def forward(p):
-        v = {side: critic(p, x) for side, x in xs.items()}
-        g = {side: _input_gradients(critic, p, x, _differentiated(kind, recipe, side, len(x)),
-                                    recipe.first_only) for side, x in xs.items()}
-        return v, g, {side: _squared_norms(g[side], recipe) for side in xs}
+    def forward(p, sides=("real", "fake")):
+        v = {side: critic(p, xs[side]) for side in sides}
+        g = {side: _input_gradients(critic, p, xs[side],
+                                    _differentiated(kind, recipe, side, len(xs[side])),
+                                    recipe.first_only) for side in sides}
+        return v, g, {side: _squared_norms(g[side], recipe) for side in sides}
 
     def penalty(p):
-        v, _, s = forward(p)
+        v, _, s = forward(p, {side for side, _ in terms})  # only the batches it uses
         total = 0.0
         for side, weight in terms:
             w, s_side = weight(v[side]), getval(s[side]) if recipe.detach else s[side]
