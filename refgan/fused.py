@@ -65,6 +65,18 @@ def _flat_input(params, x):
     return h
 
 
+def mlp_outputs(params, x, activation="tanh"):
+    """refgan.nets.mlp_outputs (x (n, ...) -> (n, d_out), the same values), with tanh's
+    backward pass from its output: a faster generator for training."""
+    act, _ = _activation_pair(activation)
+    h = np.reshape(x, (np.shape(x)[0], -1))
+    check_layers(params, np.shape(h)[1])
+    for W, b in params[:-1]:
+        h = act(np.dot(h, W) + b)
+    W, b = params[-1]
+    return np.dot(h, W) + b
+
+
 def mlp_logits(params, x, activation="tanh"):
     """The critic's logits v (n,) for x (n, ...): the values of refgan.mlp, with tanh's
     backward pass from its output."""

@@ -17,9 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refgan import (DIVERGENCES, explicit_mlp, f_gan_critic_loss_and_grad, gan_critic_loss,
-                    gan_critic_loss_and_grad, logits_and_input_gradients, mlp,
+                    gan_critic_loss_and_grad, logits_and_input_gradients, mlp, mlp_outputs,
                     mlp_logits_and_input_gradients, omega_f, omega_f_terms, omega_js, r1_penalty,
                     r2_penalty)
+from refgan.fused import mlp_outputs as fused_mlp_outputs
 from refgan.fused import tanh as fused_tanh
 from refgan.objectives import f_gan_objective, gan_discriminator_loss
 
@@ -109,6 +110,25 @@ def test_penalties_losses_and_parameter_gradients_equal_the_reference(net, gamma
         assert_close(f_gan_critic_loss_and_grad(div, fast, params, x_real, x_fake, gamma),
                      f_gan_critic_loss_and_grad(div, ref, params, x_real, x_fake, gamma),
                      f"f_gan_critic_loss({div}) and its gradient")
+
+
+@settings(max_examples=20)
+@given(net=networks, d_out=st.integers(1, 3))
+def test_generator_outputs_and_their_gradient_equal_the_reference(net, d_out):
+    """fused.mlp_outputs (a generator) has the same values as refgan.mlp_outputs, bit for bit
+    (the same operations), and the same gradient of a loss through a critic to 1e-10."""
+    params, z, _ = draw(net)
+    fan_in = params[-1][0].shape[0]  # widen the last layer from 1 to d_out outputs
+    params[-1] = (np.random.default_rng(net["seed"]).standard_normal((fan_in, d_out)),
+                  np.full(d_out, 0.3))
+    act = net["activation"]
+    np.testing.assert_array_equal(fused_mlp_outputs(params, z, act), mlp_outputs(params, z, act))
+    weights = np.linspace(-1.0, 2.0, d_out)
+
+    def loss(outputs):
+        return lambda p: anp.sum(anp.tanh(outputs(p, z, act)) * weights)
+    assert_close(grad(loss(fused_mlp_outputs))(params), grad(loss(mlp_outputs))(params),
+                 "d loss / d generator params")
 
 
 def test_total_variation_penalty_is_zero_on_both_paths():
