@@ -74,7 +74,7 @@ def build_parser():
     p.add_argument("--only-failures", action="store_true", help="print only failing rows")
     p.set_defaults(run=_verify)
 
-    from .figures import FIGURE1_DEFAULT_STEPS, FIGURE1_REGIMES
+    from .figures import FIGURE1_DEFAULT_JOBS, FIGURE1_DEFAULT_STEPS, FIGURE1_REGIMES
     from .training import REGIMES
     p = sub.add_parser("figure1", help="train the paper's toy GAN (7 Gaussians in R^3) per "
                                        "regime and draw its Figure 1 and the metrics")
@@ -93,7 +93,8 @@ def build_parser():
                    help="critic input-gradient implementation: 'reference' nested autograd, "
                         "'explicit' the written-out MLP backward pass (default auto: explicit "
                         "when available)")
-    p.add_argument("--jobs", type=int, default=1, help="runs trained in parallel (default 1)")
+    p.add_argument("--jobs", type=int, default=FIGURE1_DEFAULT_JOBS,
+                   help=f"runs trained in parallel processes (default {FIGURE1_DEFAULT_JOBS})")
     p.add_argument("--resume", action="store_true",
                    help="continue runs from their last checkpoint under OUT/figure1-runs")
     p.add_argument("--out", default="figures", help="output folder (default figures)")

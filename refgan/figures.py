@@ -228,6 +228,8 @@ def figure_oracle(out_dir, gammas=None):
 
 FIGURE1_DEFAULT_STEPS = 1000
 FIGURE1_FULL_STEPS = 100000
+FIGURE1_DEFAULT_JOBS = 2
+BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _train_one(args):
@@ -249,6 +251,7 @@ def figure1(out_dir="figures", steps=FIGURE1_DEFAULT_STEPS, seeds=1, regimes=FIG
     every steps/10), then write out_dir/figure1.png, figure1_metrics.png, figure1.npz and
     figure1.json. Runs live in out_dir/figure1-runs/<regime>-seed<k> (resumable).
     Returns {regime: [run record, ...]}."""
+    import multiprocessing
     import time
     from concurrent.futures import ProcessPoolExecutor
 
@@ -263,8 +266,20 @@ def figure1(out_dir="figures", steps=FIGURE1_DEFAULT_STEPS, seeds=1, regimes=FIG
             tasks.append((cfg, run_dir, resume, progress))
     start = time.perf_counter()
     if jobs > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            outcomes = list(pool.map(_train_one, tasks))
+        # fresh interpreters with one BLAS thread each: `jobs` runs share the cores instead of
+        # each run's BLAS threads competing for all of them
+        saved = {k: os.environ.get(k) for k in BLAS_THREAD_VARIABLES}
+        os.environ.update({k: "1" for k in BLAS_THREAD_VARIABLES})
+        try:
+            with ProcessPoolExecutor(max_workers=jobs,
+                                     mp_context=multiprocessing.get_context("spawn")) as pool:
+                outcomes = list(pool.map(_train_one, tasks))
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
     else:
         outcomes = [_train_one(t) for t in tasks]
     wall = time.perf_counter() - start
