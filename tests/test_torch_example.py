@@ -1,0 +1,146 @@
+"""The PyTorch example (examples/torch_penalties.py) is verified both ways in float64, and
+two deliberately broken PyTorch variants are rejected and named both ways.
+
+The expected numbers are the committed conformance vectors (checked against hand-written
+backpropagation and finite differences in tests/test_conformance.py) and refgan's
+compute_case; the PyTorch code shares no code with either.
+"""
+import io
+import os
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed: the PyTorch example "
+                            "is checked where `pip install '.[torch]'` has been run")
+
+from refgan import oracle  # noqa: E402
+from refgan.cli import main as refgan_main  # noqa: E402
+from refgan.verify import verify  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VECTORS = os.path.join(ROOT, "vectors", "v1", "conformance.json")
+sys.path.insert(0, os.path.join(ROOT, "examples"))
+import torch_penalties  # noqa: E402
+import verify_torch  # noqa: E402
+
+pytestmark = pytest.mark.torch
+REQUIRED = ("penalty", "loss", "penalty_grad", "loss_grad")
+
+
+# -- two bugs a PyTorch user makes -------------------------------------------------------
+
+def critic_loss_without_create_graph(critic, x_real, x_fake, gamma, penalty="js"):
+    """The input gradient taken without create_graph=True: |grad v|^2 is then a constant to
+    the optimiser, and only the weights (1-D)^2, D^2 carry a parameter gradient."""
+    def logits_and_input_gradients(x):
+        x = x.detach().requires_grad_(True)
+        v = critic(x).squeeze(1)
+        # the bug: retain_graph=True (which silences "backward through the graph a second
+        # time") where create_graph=True belongs
+        (g,) = torch.autograd.grad(v.sum(), x, retain_graph=True)
+        return v, g
+    v_real, g_real = logits_and_input_gradients(x_real)
+    v_fake, g_fake = logits_and_input_gradients(x_fake)
+    reg = torch_penalties.PENALTIES[penalty](v_real, g_real, v_fake, g_fake)
+    loss = torch_penalties.discriminator_loss(v_real, v_fake) + 0.5 * gamma * reg
+    return loss, reg, (v_real, g_real, v_fake, g_fake)
+
+
+def critic_loss_batch_norm(critic, x_real, x_fake, gamma, penalty="r1"):
+    """R1 as g.norm() ** 2: one norm over the whole batch instead of one per sample."""
+    v_real, g_real = torch_penalties.logits_and_input_gradients(critic, x_real)
+    v_fake, g_fake = torch_penalties.logits_and_input_gradients(critic, x_fake)
+    reg = g_real.norm() ** 2  # the bug: should be g_real.flatten(1).pow(2).sum(1).mean()
+    loss = torch_penalties.discriminator_loss(v_real, v_fake) + 0.5 * gamma * reg
+    return loss, reg, (v_real, g_real, v_fake, g_fake)
+
+
+BROKEN = {  # name: (kind, critic_loss, the fault refgan must name)
+    "create_graph=False": ("js", critic_loss_without_create_graph, "second_order_missing"),
+    "g.norm() ** 2": ("r1", critic_loss_batch_norm, "batch_norm"),
+}
+
+
+def only_required(fn):
+    """What a user who reports the penalty, the loss and their gradients returns."""
+    return lambda **inputs: {k: v for k, v in fn(**inputs).items() if k in REQUIRED}
+
+
+# -- the correct example passes both ways --------------------------------------------------
+
+def test_verify_passes_on_the_torch_results(tmp_path):
+    outputs = verify_torch.run_vectors(VECTORS)
+    assert sorted({name.split("/")[0] for name in outputs}) == ["js", "r1"]
+    results = tmp_path / "torch_results.json"
+    verify_torch.write_results(str(results), outputs)
+    report = verify(VECTORS, str(results), kinds=["js", "r1"], out=io.StringIO())
+    assert report.passed and len(report.rows) == 10 * len(outputs)
+    # float64 code agrees far below the 1e-9 tolerance: rounding only
+    assert max(row[2] for row in report.rows) < 1e-12
+    # and the command a user runs says so with its exit status
+    assert refgan_main(["verify", VECTORS, str(results), "--kinds", "js", "r1",
+                        "--only-failures"]) == 0
+
+
+@pytest.mark.parametrize("kind", ["js", "r1"])
+def test_live_check_passes_the_torch_example(kind):
+    result = oracle.check_penalty(verify_torch.torch_implementation(kind), kind=kind,
+                                  max_examples=25)
+    assert result.examples == 25 and set(result.max_errors) == set(oracle.OUTPUT_FIELDS)
+    assert max(result.max_errors.values()) < 1e-12  # rounding only, as above
+
+
+def test_float32_torch_needs_a_float32_tolerance():
+    fn = verify_torch.torch_implementation("js", dtype=torch.float32)
+    with pytest.raises(oracle.PenaltyMismatch):  # float32 cannot meet rtol = 1e-9 ...
+        oracle.check_penalty(fn, kind="js", max_examples=10, shrink=False)
+    # ... and meets the README's float32 setting, with errors of float32 size (eps 1.2e-7)
+    result = oracle.check_penalty(fn, kind="js", rtol=1e-4, atol=1e-6, max_examples=10)
+    assert 1e-9 < max(result.max_errors.values()) < 1e-5
+
+
+# -- the broken variants are rejected and named both ways ----------------------------------
+
+@pytest.mark.parametrize("bug", sorted(BROKEN))
+def test_live_check_names_the_broken_variant(bug):
+    kind, critic_loss, fault = BROKEN[bug]
+    fn = only_required(verify_torch.torch_implementation(kind, critic_loss=critic_loss))
+    with pytest.raises(oracle.PenaltyMismatch) as info:
+        oracle.check_penalty(fn, kind=kind, max_examples=25, shrink=(kind == "js"))
+    assert info.value.fault_names == [fault], str(info.value)
+
+
+@pytest.mark.parametrize("bug", sorted(BROKEN))
+def test_verify_names_the_broken_variant(bug, tmp_path):
+    kind, critic_loss, fault = BROKEN[bug]
+    outputs = verify_torch.run_vectors(VECTORS, kinds=(kind,), critic_loss=critic_loss)
+    results = tmp_path / "broken.json"
+    verify_torch.write_results(str(results), {name: {k: out[k] for k in REQUIRED}
+                                              for name, out in outputs.items()})
+    text = io.StringIO()
+    report = verify(VECTORS, str(results), kinds=[kind], out=text)
+    assert not report.passed
+    assert report.ranked_faults()[0][0] == fault
+    # no failing case is explained by another fault, and most by this one. (At logits near
+    # +-30 the penalty gradient left without create_graph is ~1e-15, built from terms of
+    # ~1e-2: torch's and refgan's rounding differ there by ~3e-6, over the 1e-9 tolerance,
+    # so those two cases fit no fault.)
+    fitted = [case for case in report.failing_cases if report.diagnoses[case]]
+    assert all(report.diagnoses[case] == [(fault, report.ranked_faults()[0][1])]
+               for case in fitted), text.getvalue()
+    assert len(fitted) >= len(report.failing_cases) - 2
+    assert f"[{fault}]" in text.getvalue()
+
+
+def test_results_file_is_written_atomically_and_is_valid_json(tmp_path):
+    path = tmp_path / "r.json"
+    verify_torch.write_results(str(path), {"js/x": {"penalty": np.float64(np.nan),
+                                                    "penalty_grad": [(np.zeros((1, 1)),
+                                                                      np.zeros(1))]}})
+    import json
+    data = json.loads(path.read_text())
+    assert data["results"]["js/x"] == {"penalty": None,
+                                       "penalty_grad": [{"W": [[0.0]], "b": [0.0]}]}
+    assert os.listdir(tmp_path) == ["r.json"]  # no temporary file left behind
