@@ -72,8 +72,9 @@ def _number_array(value, where):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise MalformedFile(f"{where}: expected numbers, got {v!r}")
         return float(v)
+    numbers = convert(value)
     try:
-        return onp.array(convert(value), dtype=onp.float64)
+        return onp.array(numbers, dtype=onp.float64)
     except ValueError:  # ragged nesting
         raise MalformedFile(f"{where}: nested lists of unequal lengths") from None
 
@@ -232,7 +233,8 @@ def compare(vectors, results, rtol=RTOL, floor=FLOOR, fault_cache=None):
     return report
 
 
-def print_report(report, out=sys.stdout, only_failures=False, rtol=RTOL):
+def print_report(report, out=None, only_failures=False, rtol=RTOL):
+    out = sys.stdout if out is None else out
     width = max([len(r[0]) for r in report.rows] + [4])
     print(f"{'case':<{width}}  {'quantity':<16}  {'max rel error':>13}  result", file=out)
     for case, quantity, err, ok, note in report.rows:
@@ -267,7 +269,7 @@ def print_report(report, out=sys.stdout, only_failures=False, rtol=RTOL):
               "case(s).", file=out)
 
 
-def verify(vectors_path, results_path, rtol=RTOL, floor=FLOOR, kinds=None, out=sys.stdout,
+def verify(vectors_path, results_path, rtol=RTOL, floor=FLOOR, kinds=None, out=None,
            only_failures=False, fault_cache=None):
     """Load, compare, print. Returns the Report (report.passed is the verdict)."""
     if not (isinstance(rtol, (int, float)) and 0 < rtol < 1):
