@@ -9,24 +9,29 @@ and its gradient with respect to the network's parameters (no optimiser update):
             r1     + (gamma/2) R1 = mean_P |grad v|^2
     generator      saturating loss mean_Q log(1 - D) through the critic
 
-each on two paths: 'reference' (refgan.mlp; input gradients by nested autograd) and
-'explicit' (refgan.explicit_mlp; the input gradient written out in the forward pass). Prints
-ms per step (median and minimum over interleaved repeats), the projected time of 100k steps
-per Figure-1 regime (none, noise, roth) and, when PyTorch is importable, the same steps in
-PyTorch (float64 and float32, double backprop with create_graph=True) with ratios.
+each on two paths: 'reference' (refgan.mlp and refgan.mlp_outputs; input gradients by nested
+autograd) and 'explicit' (refgan.explicit_mlp, the input gradient written out in the forward
+pass, and the generator refgan.fused.mlp_outputs; tanh's backward pass from its output). Prints
+ms per step (wall median, wall minimum and CPU median over interleaved repeats), the projected
+time of 100k steps per Figure-1 regime (none, noise, roth) from those steps and from a whole
+refgan.training.train_step (data, the generator's forward pass for the critic's batch, Adam),
+and, when PyTorch is importable, the same steps in PyTorch (float64 and float32, double
+backprop with create_graph=True), checked to compute the same numbers, with ratios.
 
-    python benchmarks/step_speed.py [--repeats 20] [--blas-threads 1] [--no-torch]
+    python benchmarks/step_speed.py [--repeats 20] [--blas-threads 1] [--stat cpu] [--no-torch]
 
 BLAS threads are set before numpy loads (--blas-threads N sets OPENBLAS_NUM_THREADS,
 OMP_NUM_THREADS and MKL_NUM_THREADS); OPENBLAS_CORETYPE, when set, is printed and left alone.
-On a shared machine the minimum is the steadier number; the median shows contention.
+On a shared, loaded machine, CPU time with one BLAS thread (--stat cpu) is the steadier number.
 """
 import argparse
 import os
 import sys
 import time
+from statistics import median
 
 PAPER_STEPS = 100_000
+KINDS = ("none", "noise", "roth", "r1", "generator")
 TARGET_MINUTES = 30.0
 
 
@@ -37,6 +42,9 @@ def parse_args(argv=None):
     p.add_argument("--gamma", type=float, default=0.1, help="noise variance (default 0.1)")
     p.add_argument("--blas-threads", type=int, default=None,
                    help="set OPENBLAS/OMP/MKL_NUM_THREADS before numpy loads (default: leave)")
+    p.add_argument("--stat", choices=("min", "median", "cpu"), default="min",
+                   help="statistic for speed-ups and projections: wall min (default), wall "
+                        "median, or CPU median (steadier under load with one BLAS thread)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     args = p.parse_args(argv)
     if args.repeats < 1 or args.batch < 1:
@@ -49,21 +57,22 @@ def parse_args(argv=None):
 
 
 def time_interleaved(steps, repeats):
-    """{name: (median ms, min ms)}: one warm-up call each, then `repeats` rounds that call
-    every step once in turn, so that a burst of load on the machine hits all of them."""
+    """{name: (median wall ms, min wall ms, median CPU ms)}: one warm-up call each, then
+    `repeats` rounds that call every step once in turn, so that a burst of load on the machine
+    hits all of them. CPU time (this process, all its threads) is the steadier number on a
+    shared machine when BLAS runs one thread; with more threads it also counts their spinning."""
     for f in steps.values():
         f()
-    times = {name: [] for name in steps}
+    wall = {name: [] for name in steps}
+    cpu = {name: [] for name in steps}
     for _ in range(repeats):
         for name, f in steps.items():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             f()
-            times[name].append(time.perf_counter() - t0)
-    out = {}
-    for name, ts in times.items():
-        ts = sorted(ts)
-        out[name] = (1e3 * ts[len(ts) // 2], 1e3 * ts[0])
-    return out
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    return {name: (1e3 * median(wall[name]), 1e3 * min(wall[name]), 1e3 * median(cpu[name]))
+            for name in steps}
 
 
 def numpy_steps(batch, gamma, seed=0):
@@ -72,6 +81,7 @@ def numpy_steps(batch, gamma, seed=0):
     import autograd.numpy as np
     from autograd import value_and_grad
     import refgan
+    from refgan import fused
     from refgan.objectives import gan_discriminator_loss, gan_generator_loss
 
     rng = onp.random.default_rng(seed)
@@ -86,8 +96,8 @@ def numpy_steps(batch, gamma, seed=0):
         loss = gan_discriminator_loss(critic(params, x_real), critic(params, x_fake))
         return loss + 0.5 * gamma * refgan.r1_penalty(critic, params, x_real)
 
-    def generator_loss(critic, g_params):
-        return gan_generator_loss(critic(critic_params, refgan.mlp_outputs(g_params, z)))
+    def generator_loss(critic, g_params, outputs):
+        return gan_generator_loss(critic(critic_params, outputs(g_params, z)))
 
     def noised_step(critic):
         s = onp.sqrt(gamma)
@@ -95,11 +105,12 @@ def numpy_steps(batch, gamma, seed=0):
         xf = x_fake + s * noise_rng.standard_normal(x_fake.shape)
         return refgan.gan_critic_loss_and_grad(critic, critic_params, xr, xf, 0.0)
 
-    paths = {"reference": refgan.mlp, "explicit": refgan.explicit_mlp("tanh")}
+    paths = {"reference": (refgan.mlp, refgan.mlp_outputs),
+             "explicit": (refgan.explicit_mlp("tanh"), fused.mlp_outputs)}
     steps = {}
-    for path, c in paths.items():
+    for path, (c, outputs) in paths.items():
         r1 = value_and_grad(lambda p, c=c: r1_loss(c, p))
-        gen = value_and_grad(lambda g, c=c: generator_loss(c, g))
+        gen = value_and_grad(lambda g, c=c, outputs=outputs: generator_loss(c, g, outputs))
         steps[("none", path)] = lambda c=c: refgan.gan_critic_loss_and_grad(
             c, critic_params, x_real, x_fake, 0.0)
         steps[("noise", path)] = lambda c=c: noised_step(c)
@@ -122,6 +133,28 @@ def agreement(steps):
         a, b = flatten(steps[(kind, "reference")]())[0], flatten(steps[(kind, "explicit")]())[0]
         worst = max(worst, float(onp.max(onp.abs(a - b)) / onp.max(onp.abs(a))))
     return worst
+
+
+def training_steps(gamma, batch):
+    """refgan.training.train_step per Figure-1 regime on both paths (data sampling, noise,
+    both losses and gradients, Adam), or None when refgan.training is not there."""
+    try:
+        from refgan import data as toy_data, training
+    except ImportError:
+        return None
+    steps = {}
+    for regime in ("none", "noise", "roth"):
+        for path in ("reference", "explicit"):
+            config = training.Config(regime=regime, gamma=gamma, batch=batch,
+                                     critic_impl=path).validate()
+            data = toy_data.get_dataset(config.dataset)
+            critic, impl = training.make_critic(config)
+            assert impl == path, (impl, path)
+            state = training.init_state(config, data)
+            steps[("train_step " + regime, path)] = (
+                lambda config=config, critic=critic, data=data, state=state:
+                training.train_step(config, critic, data, state))
+    return steps
 
 
 def torch_steps(data, gamma, dtype):
@@ -189,12 +222,83 @@ def torch_steps(data, gamma, dtype):
             "generator": step(generator, g_leaves)}
 
 
+def torch_agreement(refgan_step, torch_step):
+    """Largest relative difference of (loss, gradient) between a refgan step and a torch one."""
+    import numpy as onp
+    from autograd.misc import flatten
+    a = flatten(refgan_step())[0]
+    loss, grads = torch_step()
+    b = onp.concatenate([onp.ravel(t.detach().numpy()) for t in (loss, *grads)])
+    return float(onp.max(onp.abs(a - b)) / onp.max(onp.abs(a)))
+
+
 def print_table(title, rows, columns):
     print(f"\n{title}")
     width = max(len(r) for r in rows) + 2
     print(" " * width + "".join(f"{c:>22}" for c in columns))
     for r, cells in rows.items():
         print(f"{r:<{width}}" + "".join(f"{c:>22}" for c in cells))
+
+
+def minutes(ms):
+    """Minutes for PAPER_STEPS steps of `ms` milliseconds each."""
+    return ms * PAPER_STEPS / 6e4
+
+
+def cell(times):
+    return "%7.2f %7.2f %7.2f" % times
+
+
+def report_autograd(t, pick, stat):
+    print_table(f"ms per step, autograd: wall median, wall min, CPU median; speed-up of {stat}",
+                {k: [cell(t[(k, "reference")]), cell(t[(k, "explicit")]),
+                     "%.2fx" % (t[(k, "reference")][pick] / t[(k, "explicit")][pick])]
+                 for k in KINDS},
+                ["reference", "explicit", "speed-up"])
+
+
+def report_projection(t, pick, stat, with_loop):
+    """Minutes of PAPER_STEPS steps per Figure-1 regime: from the critic step plus the
+    generator step and, with_loop, from refgan.training.train_step (which adds the data,
+    the generator's forward pass for the critic's batch, Adam and the finiteness checks)."""
+    sources = [lambda regime, path: t[(regime, path)][pick] + t[("generator", path)][pick]]
+    if with_loop:
+        sources.append(lambda regime, path: t[("train_step " + regime, path)][pick])
+    rows = {r: [[minutes(src(r, p)) for src in sources] for p in ("reference", "explicit")]
+            for r in ("none", "noise", "roth")}
+    rows["total"] = [[sum(rows[r][i][j] for r in ("none", "noise", "roth"))
+                      for j in range(len(sources))] for i in range(2)]
+    what = "critic + generator step" + (", train_step" if with_loop else "")
+    print_table(f"minutes for {PAPER_STEPS} steps, one seed, from {stat} ms: {what}; "
+                f"target {TARGET_MINUTES:.0f} min in total",
+                {r: ["  ".join("%9.1f" % m for m in cells) for cells in v]
+                 for r, v in rows.items()}, ["reference", "explicit"])
+
+
+def report_torch(t, pick, stat, steps, data, args):
+    """The same steps in PyTorch, after checking that they compute the same numbers."""
+    try:
+        import torch
+    except ImportError as err:
+        print(f"\nPyTorch comparison skipped: torch is not importable ({err})")
+        return
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads")
+    torch.manual_seed(0)
+    tt = {}
+    for dtype, name in ((torch.float64, "float64"), (torch.float32, "float32")):
+        for k, f in torch_steps(data, args.gamma, dtype).items():
+            tt[(k, name)] = f
+    print("torch float64 vs refgan, largest relative difference of loss and gradient: " + ", ".join(
+        f"{k} {torch_agreement(steps[(k, 'reference')], tt[(k, 'float64')]):.1e}"
+        for k in ("none", "roth", "r1", "generator")))
+    tt = time_interleaved(tt, args.repeats)
+    print_table(f"ms per step, PyTorch: wall median, wall min, CPU median; ratio = refgan "
+                f"explicit / torch ({stat})",
+                {k: [cell(tt[(k, "float64")]), cell(tt[(k, "float32")]),
+                     "%.2fx" % (t[(k, "explicit")][pick] / tt[(k, "float64")][pick]),
+                     "%.2fx" % (t[(k, "explicit")][pick] / tt[(k, "float32")][pick])]
+                 for k in KINDS},
+                ["torch float64", "torch float32", "ratio vs float64", "ratio vs float32"])
 
 
 def main(argv=None):
@@ -212,56 +316,21 @@ def main(argv=None):
           f"tanh, float64; {args.repeats} interleaved repeats")
 
     steps, data = numpy_steps(args.batch, args.gamma)
-    print(f"explicit vs reference: largest relative difference of loss and gradient "
+    print(f"explicit vs reference, largest relative difference of loss and gradient: "
           f"{agreement(steps):.1e}")
     t = time_interleaved(steps, args.repeats)
-    kinds = ("none", "noise", "roth", "r1", "generator")
-
-    def cell(key):
-        return "%8.2f (min %6.2f)" % t[key]
-
-    print_table("ms per step, autograd (median (min))",
-                {k: [cell((k, "reference")), cell((k, "explicit")),
-                     "%21.2fx" % (t[(k, "reference")][1] / t[(k, "explicit")][1])]
-                 for k in kinds},
-                ["reference", "explicit", "speed-up (min)"])
-
-    rows = {}
-    total = {"reference": 0.0, "explicit": 0.0}
-    for regime in ("none", "noise", "roth"):
-        cells = []
-        for path in ("reference", "explicit"):
-            ms = t[(regime, path)][1] + t[("generator", path)][1]
-            total[path] += ms * PAPER_STEPS / 6e4
-            cells.append("%15.1f min" % (ms * PAPER_STEPS / 6e4))
-        rows[regime] = cells
-    rows["total"] = ["%15.1f min" % total[p] for p in ("reference", "explicit")]
-    print_table(f"projected {PAPER_STEPS} steps (critic + generator step, min ms; no optimiser "
-                f"update), target {TARGET_MINUTES:.0f} min in total", rows,
-                ["reference", "explicit"])
-
+    pick = {"median": 0, "min": 1, "cpu": 2}[args.stat]
+    report_autograd(t, pick, args.stat)
+    loop = training_steps(args.gamma, args.batch)
+    if loop is None:
+        print("\nrefgan.training is not importable: no whole training steps timed")
+    else:
+        t.update(time_interleaved(loop, args.repeats))
+    report_projection(t, pick, args.stat, loop is not None)
     if args.no_torch:
         print("\nPyTorch comparison skipped (--no-torch)")
-        return
-    try:
-        import torch
-    except ImportError as err:
-        print(f"\nPyTorch comparison skipped: torch is not importable ({err})")
-        return
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads")
-    torch.manual_seed(0)
-    tt = {}
-    for dtype, name in ((torch.float64, "float64"), (torch.float32, "float32")):
-        for k, f in torch_steps(data, args.gamma, dtype).items():
-            tt[(k, name)] = f
-    tt = time_interleaved(tt, args.repeats)
-    print_table("ms per step, PyTorch (median (min)); ratio = refgan explicit / torch (min)",
-                {k: ["%8.2f (min %6.2f)" % tt[(k, "float64")],
-                     "%8.2f (min %6.2f)" % tt[(k, "float32")],
-                     "%21.2fx" % (t[(k, "explicit")][1] / tt[(k, "float64")][1]),
-                     "%21.2fx" % (t[(k, "explicit")][1] / tt[(k, "float32")][1])]
-                 for k in kinds},
-                ["torch float64", "torch float32", "ratio vs float64", "ratio vs float32"])
+    else:
+        report_torch(t, pick, args.stat, steps, data, args)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from autograd import grad
 from autograd.misc import flatten
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from refgan import (DIVERGENCES, explicit_mlp, f_gan_critic_loss_and_grad, gan_critic_loss,
@@ -72,6 +72,10 @@ def draw(net):
 
 @settings(max_examples=40)
 @given(net=networks)
+@example(net={"seed": 1, "widths": [5, 4], "activation": "softplus", "sample_shape": (2, 4, 4),
+              "n": 3, "m": 2})
+@example(net={"seed": 2, "widths": [6, 6, 6], "activation": "tanh", "sample_shape": (3,),
+              "n": 4, "m": 5})
 def test_logits_and_input_gradients_equal_the_reference(net):
     params, x, _ = draw(net)
     v_ref, g_ref = logits_and_input_gradients(reference_critic(net["activation"]), params, x)
@@ -88,6 +92,10 @@ def test_logits_and_input_gradients_equal_the_reference(net):
 
 @settings(max_examples=40)
 @given(net=networks, gamma=st.sampled_from([0.0, 0.1, 1.7]))
+@example(net={"seed": 1, "widths": [5, 4], "activation": "softplus", "sample_shape": (2, 4, 4),
+              "n": 3, "m": 2}, gamma=0.1)
+@example(net={"seed": 2, "widths": [6, 6, 6], "activation": "tanh", "sample_shape": (3,),
+              "n": 4, "m": 5}, gamma=1.7)
 def test_penalties_losses_and_parameter_gradients_equal_the_reference(net, gamma):
     params, x_real, x_fake = draw(net)
     ref, fast = reference_critic(net["activation"]), explicit_mlp(net["activation"])
