@@ -6,7 +6,7 @@ import math
 import autograd.numpy as anp
 import numpy as onp
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from refgan import gaussians as G
+from refgan.convergence import _format_critic, _format_gaussian, convergence_table
 from refgan.divergences import DIVERGENCES, get_divergence, log_sigmoid, softplus
 from refgan.nets import mlp
 from refgan.noise import gauss_hermite_rule, laplacian, noised_f_gan_objective
@@ -347,3 +348,38 @@ def test_D_error_of_the_analytic_approximation_is_second_order(pair):
                   for g in PROPERTY_D_GAMMAS]
         slope = onp.polyfit(onp.log(PROPERTY_D_GAMMAS), onp.log(errors), 1)[0]
         assert 1.8 <= slope <= 2.2, (name, slope)
+
+
+# -- the convergence table ----------------------------------------------------------------
+
+def test_convergence_table_rows_hold_what_they_say():
+    table = convergence_table(gammas=(1e-2, 1e-4), n_draws=400, seed=1, progress=False)
+    for name in ROWS:
+        big, small = [r for r in table["critic"] if r["divergence"] == name]
+        assert big["prediction"] == pytest.approx(big["A"] - big["omega"], abs=1e-15)
+        assert big["n_draws"] == 400 and (big["gamma"], small["gamma"]) == (1e-2, 1e-4)
+        # Exact noise: the bias is first order (a factor 100 in gamma gives ~100 in the error).
+        assert abs(small["quadrature_difference"]) <= 0.05 * abs(big["quadrature_difference"])
+        # Sampled noise: within 6 of its standard errors of the exact effect.
+        for r in (big, small):
+            assert abs(r["difference"] - r["quadrature_difference"]) <= 6 * r["std_error"]
+    assert [r["omega"] for r in table["critic"] if r["divergence"] == "tv"] == [0.0, 0.0]
+    gaussian = {(r["divergence"], r["gamma"]): r for r in table["gaussian"]}
+    # Twice the slopes REFERENCE section 2 gives for P = N(0.3, 0.8^2), Q = N(-0.2, 1.3^2).
+    for name, slope in REFERENCE_SLOPES.items():
+        assert gaussian[name, 1e-4]["minus_omega"] == pytest.approx(2 * slope, abs=2e-8)
+    for name in ("kl", "reverse_kl", "pearson", "hellinger", "js", "gan"):
+        big, small = gaussian[name, 1e-2], gaussian[name, 1e-4]
+        assert 0.005 <= small["difference"] / big["difference"] <= 0.02, name   # ~ 1e-4 / 1e-2
+    assert not gaussian["neyman", 1e-2]["finite"]        # 2 var_P = 1.28 < var_Q = 1.69
+    lines = _format_critic(table["critic"], 1) + _format_gaussian(table["gaussian"])
+    assert all(any(line.startswith(name + " ") for line in lines) for name in ROWS)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(gammas=[0.0, 1e-2]), "gammas"), (dict(gammas=[]), "gammas"),
+    (dict(gammas=[-1e-2]), "gammas"), (dict(n_draws=5), "n_draws"), (dict(seed=-1), "seed"),
+])
+def test_convergence_table_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        convergence_table(progress=False, **kwargs)
