@@ -348,7 +348,7 @@ def _inputs_text(inputs):
 
 
 def _value_text(value):
-    if isinstance(value, list):
+    if isinstance(value, list):  # a parameter gradient: dW1, db1, dW2, ... flattened
         value = onp.concatenate([onp.ravel(a) for layer in value for a in layer])
     flat = onp.ravel(value)
     if flat.size <= 6:
@@ -368,7 +368,8 @@ def _raise_mismatch(kind, failure, rtol, atol, fn, shrunk):
     else:
         failed = [k for k in failure.observed
                   if not within_tolerance(failure.observed[k], failure.expected[k], rtol, atol)]
-        lines.append("Fields that differ (error = max |got - expected| / max |expected|):")
+        lines.append("Fields that differ (error = max |got - expected| / max |expected|; "
+                     "gradients as dW1, db1, dW2, ... flattened):")
         for k in failed:
             got, want = failure.observed[k], failure.expected[k]
             if _shape_text(got) != _shape_text(want):

@@ -101,6 +101,24 @@ def test_float32_torch_needs_a_float32_tolerance():
     assert 1e-9 < max(result.max_errors.values()) < 1e-5
 
 
+def test_torch_softplus_threshold_is_visible_at_float64_tolerance():
+    # nn.Softplus() returns its input above threshold=20, so its derivative there is 1
+    # instead of sigmoid(a). A hidden pre-activation a = 10.25 * 2 = 20.5 makes every input
+    # gradient too large by the factor 1 / sigmoid(20.5), i.e. relative error
+    # e^-20.5 / (1 + e^-20.5) = 1.25e-9: over rtol 1e-9, and no known fault.
+    inputs = {"activation": "softplus", "gamma": 1.0, "x_real": np.array([[2.0]]),
+              "x_fake": np.array([[-1.0]]),
+              "params": [(np.array([[10.25]]), np.zeros(1)), (np.ones((1, 1)), np.zeros(1))]}
+    outputs = verify_torch.torch_implementation("r1")(**inputs)
+    with pytest.raises(oracle.PenaltyMismatch) as info:
+        oracle.check_outputs("r1", inputs, outputs)
+    expected = np.exp(-20.5) / (1 + np.exp(-20.5))
+    assert info.value.errors["input_grad_real"] == pytest.approx(expected, rel=1e-3)
+    assert info.value.errors["penalty"] == pytest.approx(2 * expected, rel=1e-3)  # squared
+    assert info.value.diagnosis == []
+    oracle.check_outputs("r1", inputs, outputs, rtol=1e-8)
+
+
 # -- the broken variants are rejected and named both ways ----------------------------------
 
 @pytest.mark.parametrize("bug", sorted(BROKEN))
