@@ -248,7 +248,7 @@ _FAULTS = [
     Fault("wrong_activation_sign", "the output activation g_f applied to -v (the sign of the "
           "logit flipped in g_f)", F_KINDS, Recipe(sign=-1.0)),
     Fault("naive_conjugate", "f*(g_f(v)) composed from the textbook formulas (e.g. "
-          "-log(1 - exp t)), which lose all precision at large logits",
+          "-log(1 - exp t)), which lose digits at large logits",
           tuple(f"f:{n}" for n in ("neyman", "hellinger", "js", "gan")),
           Recipe(conjugate="naive")),
 ]

@@ -303,3 +303,11 @@ def test_missing_input_key_and_kind_spellings():
     a, b = compute_case("f:KL", _inputs()), compute_case("f:kl", _inputs())
     assert a["loss"] == b["loss"]
     assert conformance.check_kind("f:reverse-kl") == "f:reverse_kl"
+
+
+def test_the_spec_describes_every_case_field_and_fault():
+    from refgan.faults import FAULTS
+    with open(os.path.join(os.path.dirname(VECTORS), "..", "..", "docs", "VECTORS.md")) as f:
+        spec = f.read()
+    for word in list(SHAPES) + list(OUTPUT_FIELDS) + list(FAULTS) + ["weight = W.T"]:
+        assert f"`{word}`" in spec or word in spec, word
