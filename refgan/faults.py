@@ -19,7 +19,8 @@ from autograd import make_vjp
 from autograd.tracer import getval
 
 from .conformance import (FLOOR, KINDS, OUTPUT_FIELDS, RTOL, check_kind, compute_case,
-                          critic_for, param_grads, read_inputs, within_tolerance)
+                          critic_for, flat_values, param_grads, read_inputs,
+                          within_tolerance)
 from .divergences import get_divergence, sigmoid, softplus
 
 EPSILON = 1e-12  # the value most often added inside sqrt(sum g^2 + eps) in public code
@@ -262,8 +263,16 @@ def fault_outputs(kind, inputs, names=None):
             if kind in f.kinds and (names is None or f.name in names)}
 
 
-def _fits(observed, outputs, fields, rtol, atol):
-    return all(within_tolerance(observed[k], outputs[k], rtol, atol) for k in fields)
+def _fits(observed, outputs, fields, rtol, atol, reference=None):
+    """Every field within tolerance. Against a fault, the tolerance is rtol times the larger
+    of the fault's and the reference's magnitude: a fault that shrinks a quantity to ~1e-15
+    still matches an implementation whose rounding noise there is ~1e-20."""
+    def atol_for(k):
+        if reference is None:
+            return atol
+        magnitude = onp.max(onp.abs(flat_values(reference[k])), initial=0.0)
+        return max(atol, rtol * float(magnitude))
+    return all(within_tolerance(observed[k], outputs[k], rtol, atol_for(k)) for k in fields)
 
 
 def diagnose(kind, inputs, observed, rtol=RTOL, atol=RTOL * FLOOR, reference=None,
@@ -272,8 +281,9 @@ def diagnose(kind, inputs, observed, rtol=RTOL, atol=RTOL * FLOOR, reference=Non
     subset of compute_case's keys) when the reference does not: a list of (name,
     description) in the order of FAULTS; [] when the reference matches or no fault does.
 
-    A field matches when max |observed - expected| <= max(rtol * max |expected|, atol), with
-    NaN matching NaN only. `reference` and `candidates` ({fault name: outputs}, as from
+    A field matches the reference when max |observed - expected| <= max(rtol * max |expected|,
+    atol), and a fault when the same holds with the larger of the fault's and the
+    reference's magnitude; NaN matches NaN only. `reference` and `candidates` ({fault name: outputs}, as from
     fault_outputs) may be passed in to avoid recomputing them."""
     kind = check_kind(kind)
     fields = [k for k in OUTPUT_FIELDS if k in observed]
@@ -286,4 +296,5 @@ def diagnose(kind, inputs, observed, rtol=RTOL, atol=RTOL * FLOOR, reference=Non
         return []
     candidates = fault_outputs(kind, inputs) if candidates is None else candidates
     return [(name, FAULTS[name].description) for name in FAULTS
-            if name in candidates and _fits(observed, candidates[name], fields, rtol, atol)]
+            if name in candidates
+            and _fits(observed, candidates[name], fields, rtol, atol, reference)]
