@@ -283,8 +283,8 @@ def diagnose(kind, inputs, observed, rtol=RTOL, atol=RTOL * FLOOR, reference=Non
 
     A field matches the reference when max |observed - expected| <= max(rtol * max |expected|,
     atol), and a fault when the same holds with the larger of the fault's and the
-    reference's magnitude; NaN matches NaN only. `reference` and `candidates` ({fault name: outputs}, as from
-    fault_outputs) may be passed in to avoid recomputing them."""
+    reference's magnitude; NaN matches NaN only. `reference` and `candidates` ({fault name:
+    outputs}, as from fault_outputs) may be passed in to avoid recomputing them."""
     kind = check_kind(kind)
     fields = [k for k in OUTPUT_FIELDS if k in observed]
     unknown = sorted(set(observed) - set(OUTPUT_FIELDS))
