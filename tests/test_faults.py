@@ -230,3 +230,19 @@ def test_correct_path_does_not_import_the_faults():
             "assert 'refgan.faults' not in sys.modules, 'imported'")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
     assert faults.__name__ == "refgan.faults"
+
+
+def test_rounding_noise_on_a_quantity_the_fault_shrinks_does_not_hide_it():
+    """At logits near +30 a detached Omega_JS has a parameter gradient of ~1e-15; code that
+    writes 1 - sigmoid(v) loses digits there (relative noise ~1e-6 was seen from PyTorch).
+    Measured against the reference's magnitude, ~0.1, such noise is still a match."""
+    kind, inputs, e = case("js/logits_near_plus_30")
+    out = fault("second_order_missing", "js/logits_near_plus_30")
+    scale = max(np.abs(a).max() for layer in out["penalty_grad"] for a in layer)
+    assert scale < 1e-12 < max(np.abs(a).max() for layer in e["penalty_grad"] for a in layer)
+    noisy = dict(out, penalty_grad=[(w * (1 + 1e-6), b * (1 - 1e-6))
+                                    for w, b in out["penalty_grad"]])
+    assert scaled_error(noisy["penalty_grad"], out["penalty_grad"]) > 1e-9  # alone: no match
+    found = diagnose(kind, inputs, noisy, reference=e,
+                     candidates=fault_table()["js/logits_near_plus_30"])
+    assert [n for n, _ in found] == ["second_order_missing"]
