@@ -67,7 +67,7 @@ def test_every_fault_is_rejected_and_named(name):
 
 
 @pytest.mark.skipif(not os.environ.get("REFGAN_FULL_FAULT_GRID"),
-                    reason="every (fault, kind) pair takes ~90 s; set REFGAN_FULL_FAULT_GRID=1")
+                    reason="every (fault, kind) pair takes 1-2 min; set REFGAN_FULL_FAULT_GRID=1")
 def test_every_fault_is_rejected_and_named_on_every_kind_it_applies_to():
     missed = {}
     for name, fault in faults.FAULTS.items():
