@@ -10,7 +10,7 @@ Nothing in refgan's correct path imports this module. Each fault is a `Recipe`: 
 computation, written out once below with every piece a fault can change, with one piece
 changed. Recipe() itself reproduces compute_case (tests/test_faults.py checks it).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Tuple
 
 import autograd.numpy as np
@@ -24,6 +24,10 @@ from .conformance import (FLOOR, KINDS, OUTPUT_FIELDS, RTOL, check_kind, compute
 from .divergences import get_divergence, sigmoid, softplus
 
 EPSILON = 1e-12  # the value most often added inside sqrt(sum g^2 + eps) in public code
+
+
+def half(gamma):
+    return 0.5 * gamma
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class Recipe:
     other_set: bool = False
     broadcast: bool = False
     detach: bool = False
-    coefficient: Callable = lambda gamma: 0.5 * gamma
+    coefficient: Callable = half
     conjugate: str = "stable"
     sign: float = 1.0
 
@@ -129,8 +133,10 @@ def _squared_norms(g, r):
     return s + r.epsilon
 
 
-def run(recipe, kind, inputs):
-    """The outputs of compute_case as an implementation following `recipe` computes them."""
+def run(recipe, kind, inputs, shared=None):
+    """The outputs of compute_case as an implementation following `recipe` computes them.
+    `shared`, a dict, keeps the penalty part between recipes that differ only in the loss
+    (the coefficient or the conjugate) for the same kind and inputs."""
     kind = check_kind(kind)
     params, x_real, x_fake, gamma, activation = read_inputs(inputs)
     critic = critic_for(activation)
@@ -168,8 +174,13 @@ def run(recipe, kind, inputs):
         return -(np.mean(div.activation(t_r)) - np.mean(fake))
 
     with onp.errstate(all="ignore"):  # a fault may produce NaN; that is what it is there for
-        v, g, s = forward(params)
-        penalty_value, penalty_grad = param_grads(penalty, params)
+        key = replace(recipe, coefficient=half, conjugate="stable")
+        part = None if shared is None else shared.get(key)
+        if part is None:
+            part = forward(params), param_grads(penalty, params)
+            if shared is not None:
+                shared[key] = part
+        (v, g, s), (penalty_value, penalty_grad) = part
         base_value, base_grad = param_grads(base_loss, params)
     # loss = base + c * penalty: its gradient by linearity, without a second nested pass
     c = recipe.coefficient(gamma)
@@ -190,12 +201,12 @@ class Fault:
     kinds: Tuple[str, ...]
     recipe: Recipe
 
-    def compute(self, kind, inputs):
+    def compute(self, kind, inputs, shared=None):
         kind = check_kind(kind)
         if kind not in self.kinds:
             raise ValueError(f"kind: fault {self.name!r} does not apply to {kind!r}; "
                              f"it applies to {', '.join(self.kinds)}")
-        return run(self.recipe, kind, inputs)
+        return run(self.recipe, kind, inputs, shared)
 
 
 F_KINDS = tuple(k for k in KINDS if k.startswith("f:"))
@@ -259,7 +270,8 @@ FAULTS = {fault.name: fault for fault in _FAULTS}
 def fault_outputs(kind, inputs, names=None):
     """{fault name: outputs} for every fault that applies to `kind` (or those in `names`)."""
     kind = check_kind(kind)
-    return {f.name: f.compute(kind, inputs) for f in FAULTS.values()
+    shared = {}
+    return {f.name: f.compute(kind, inputs, shared) for f in FAULTS.values()
             if kind in f.kinds and (names is None or f.name in names)}
 
 
