@@ -45,7 +45,10 @@ def omega_f_terms(divergence, critic, params, x_fake):
 def _omega_f_terms_and_logits(div, critic, params, x_fake):
     """(terms, v_fake): the logits come with the input gradients."""
     v, g = logits_and_input_gradients(critic, params, x_fake)
-    return div.penalty_weight(v) * squared_norms(g), v
+    # w_f(v) overflows at huge logits for kl, hellinger, neyman: inf * 0 would be a silent NaN
+    terms = checks.finite_values(f"Omega_f terms ({div.name})",
+                                 div.penalty_weight(v) * squared_norms(g))
+    return terms, v
 
 
 def omega_js_terms(critic, params, x_real, x_fake):
