@@ -145,6 +145,18 @@ def test_an_n_by_1_critic_never_becomes_an_n_by_n_penalty():
         omega_f("gan", critic_n_by_1, PARAMS, X)
 
 
+@pytest.mark.parametrize("name", ["kl", "hellinger"])
+def test_an_overflowing_penalty_is_an_error_not_a_nan(name):
+    """A constant logit of 1000: w_f(1000) = e^999 (kl) or 2 e^1000 (hellinger) overflows and
+    |grad v|^2 = 0, so the term would be inf * 0 = NaN."""
+    params = [(np.zeros((2, 1)), np.array([1000.0]))]
+    with np.errstate(over="ignore", invalid="ignore"):
+        with pytest.raises(FloatingPointError, match=rf"Omega_f terms \({name}\)"):
+            omega_f(name, mlp, params, X)
+        with pytest.raises(FloatingPointError, match=rf"Omega_f terms \({name}\)"):
+            f_gan_critic_loss(name, mlp, params, X, X, 0.1)
+
+
 def test_unknown_divergence_message_lists_every_valid_name():
     with pytest.raises(ValueError) as err:
         get_divergence("chi-cubed")
