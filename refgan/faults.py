@@ -101,6 +101,8 @@ def _differentiated(kind, r, side, n):
     if r.differentiate == "sigmoid":
         return sigmoid
     if kind in GAN_KINDS:  # loss terms of -log D(x_real) and -log(1 - D(x_fake))
+        if r.differentiate != "loss":
+            raise ValueError(f"differentiate: {r.differentiate!r} needs an f-GAN kind")
         return (lambda v: softplus(-v) / n) if side == "real" else (lambda v: softplus(v) / n)
     div = get_divergence(kind[2:])
     if r.differentiate == "activation":
