@@ -187,9 +187,11 @@ def _nan_count(value):
 @dataclass
 class Report:
     """rows: (case, quantity, scaled error, passed, note); diagnoses: {failing case: [(fault
-    name, description)]}."""
+    name, description)]}; partial: {failing case: the failing quantities}, for the cases
+    whose diagnosis fits only those (the fault would change some that agree, too)."""
     rows: List[Tuple[str, str, float, bool, str]] = field(default_factory=list)
     diagnoses: Dict[str, List[Tuple[str, str]]] = field(default_factory=dict)
+    partial: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def passed(self):
@@ -214,7 +216,7 @@ def compare(vectors, results, rtol=RTOL, floor=FLOOR, fault_cache=None):
     from . import faults  # the wrong variants are needed only to explain a failure
     report = Report()
     for name, observed in results.items():
-        case, failed = vectors[name], False
+        case, failed = vectors[name], []
         for k in OUTPUT_FIELDS:
             if k not in observed:
                 continue
@@ -222,14 +224,25 @@ def compare(vectors, results, rtol=RTOL, floor=FLOOR, fault_cache=None):
             nans = _nan_count(observed[k])
             note = f"{nans} NaN value(s)" if nans else ""
             report.rows.append((name, k, err, bool(err <= rtol), note))
-            failed = failed or not err <= rtol
-        if failed:
-            cache = {} if fault_cache is None else fault_cache
-            if name not in cache:
-                cache[name] = faults.fault_outputs(case["kind"], case["inputs"])
-            report.diagnoses[name] = faults.diagnose(
-                case["kind"], case["inputs"], observed, rtol=rtol, atol=rtol * floor,
-                reference=case["expected"], candidates=cache[name])
+            if not err <= rtol:
+                failed.append(k)
+        if not failed:
+            continue
+        cache = {} if fault_cache is None else fault_cache
+        if name not in cache:
+            cache[name] = faults.fault_outputs(case["kind"], case["inputs"])
+
+        def fits(fields):
+            return faults.diagnose(case["kind"], case["inputs"],
+                                   {k: observed[k] for k in fields}, rtol=rtol,
+                                   atol=rtol * floor, reference=case["expected"],
+                                   candidates=cache[name])
+        report.diagnoses[name] = fits(list(observed))
+        if not report.diagnoses[name] and len(failed) < len(observed):
+            # e.g. per-sample norms computed correctly for the report, but not for the penalty
+            report.diagnoses[name] = fits(failed)
+            if report.diagnoses[name]:
+                report.partial[name] = tuple(failed)
     return report
 
 
@@ -253,10 +266,14 @@ def print_report(report, out=None, only_failures=False, rtol=RTOL):
     print("\nDiagnosis (the known faults whose outputs reproduce the numbers):", file=out)
     groups = {}  # the same diagnosis for many cases is printed once
     for case in failing:
-        groups.setdefault(tuple(report.diagnoses.get(case, [])), []).append(case)
-    for matches, cases in groups.items():
-        if matches:
-            text = "; or ".join(f"{d} [{n}]" for n, d in matches)
+        key = tuple(report.diagnoses.get(case, [])), report.partial.get(case)
+        groups.setdefault(key, []).append(case)
+    for (matches, partial), cases in groups.items():
+        text = "; or ".join(f"{d} [{n}]" for n, d in matches)
+        if matches and partial:
+            print(f"  the failing quantities ({', '.join(partial)}) match {text}; that fault "
+                  "would also change quantities that agree here", file=out)
+        elif matches:
             print(f"  values match {text}", file=out)
         else:
             print("  no known fault matches", file=out)

@@ -203,3 +203,19 @@ def test_a_looser_rtol_for_float32(tmp_path):
     path = write_results(tmp_path / "results.json", f32)
     assert not run_verify(path)[0].passed
     assert run_verify(path, rtol=1e-4)[0].passed
+
+
+def test_a_fault_that_fits_only_the_failing_quantities(tmp_path):
+    """Per-sample norms reported right while the penalty used one norm for the batch: no
+    fault fits every quantity, batch_norm fits the failing ones, and the report says so."""
+    results = reference_results()
+    for name, out in results_for("batch_norm").items():
+        if name.startswith("r1/"):
+            results[name] = dict(out, grad_sq_real=vectors()[name]["expected"]["grad_sq_real"],
+                                 grad_sq_fake=vectors()[name]["expected"]["grad_sq_fake"])
+    report, text = run_verify(write_results(tmp_path / "results.json", results))
+    assert set(report.partial) == set(report.failing_cases)
+    assert report.partial["r1/mlp_2d_tanh"] == ("penalty", "loss", "penalty_grad", "loss_grad")
+    assert "the failing quantities (penalty, loss, penalty_grad, loss_grad) match one " \
+           "gradient norm over the whole batch instead of one per sample [batch_norm]" in text
+    assert report.ranked_faults()[0][0] == "batch_norm"
