@@ -78,7 +78,6 @@ def time_interleaved(steps, repeats):
 def numpy_steps(batch, gamma, seed=0):
     """The autograd steps on both paths, and the paper-size params and batches they use."""
     import numpy as onp
-    import autograd.numpy as np
     from autograd import value_and_grad
     import refgan
     from refgan import fused
@@ -164,8 +163,10 @@ def torch_steps(data, gamma, dtype):
     def tensor(a):
         return torch.tensor(a, dtype=dtype)
 
-    cp = [(tensor(W).requires_grad_(), tensor(b).requires_grad_()) for W, b in data["critic_params"]]
-    gp = [(tensor(W).requires_grad_(), tensor(b).requires_grad_()) for W, b in data["gen_params"]]
+    def leaves(params):
+        return [(tensor(W).requires_grad_(), tensor(b).requires_grad_()) for W, b in params]
+
+    cp, gp = leaves(data["critic_params"]), leaves(data["gen_params"])
     c_leaves = [t for layer in cp for t in layer]
     g_leaves = [t for layer in gp for t in layer]
     z, x_real, x_fake = tensor(data["z"]), tensor(data["x_real"]), tensor(data["x_fake"])
@@ -288,9 +289,9 @@ def report_torch(t, pick, stat, steps, data, args):
     for dtype, name in ((torch.float64, "float64"), (torch.float32, "float32")):
         for k, f in torch_steps(data, args.gamma, dtype).items():
             tt[(k, name)] = f
-    print("torch float64 vs refgan, largest relative difference of loss and gradient: " + ", ".join(
-        f"{k} {torch_agreement(steps[(k, 'reference')], tt[(k, 'float64')]):.1e}"
-        for k in ("none", "roth", "r1", "generator")))
+    diffs = ", ".join(f"{k} {torch_agreement(steps[(k, 'reference')], tt[(k, 'float64')]):.1e}"
+                      for k in ("none", "roth", "r1", "generator"))
+    print(f"torch float64 vs refgan, largest relative difference of loss and gradient: {diffs}")
     tt = time_interleaved(tt, args.repeats)
     print_table(f"ms per step, PyTorch: wall median, wall min, CPU median; ratio = refgan "
                 f"explicit / torch ({stat})",
@@ -318,14 +319,12 @@ def main(argv=None):
     steps, data = numpy_steps(args.batch, args.gamma)
     print(f"explicit vs reference, largest relative difference of loss and gradient: "
           f"{agreement(steps):.1e}")
-    t = time_interleaved(steps, args.repeats)
-    pick = {"median": 0, "min": 1, "cpu": 2}[args.stat]
-    report_autograd(t, pick, args.stat)
     loop = training_steps(args.gamma, args.batch)
     if loop is None:
-        print("\nrefgan.training is not importable: no whole training steps timed")
-    else:
-        t.update(time_interleaved(loop, args.repeats))
+        print("refgan.training is not importable: no whole training steps timed")
+    t = time_interleaved({**steps, **(loop or {})}, args.repeats)  # all under the same load
+    pick = {"median": 0, "min": 1, "cpu": 2}[args.stat]
+    report_autograd(t, pick, args.stat)
     report_projection(t, pick, args.stat, loop is not None)
     if args.no_torch:
         print("\nPyTorch comparison skipped (--no-torch)")
