@@ -56,7 +56,7 @@ def column_indices(n_checkpoints, n_columns):
 
 def plot_figure1(runs, path, n_columns=6, seed=None):
     """Rows = regimes, columns = training steps: 3-D scatter of the generated samples (coloured
-    by density) over the data (grey). runs: {regime: [run, ...]} with run a dict holding
+    by density) over the data (black), seen along the data plane's normal. runs: {regime: [run, ...]} with run a dict holding
     'history', 'samples' (k, n, 3), 'real' (n, 3); the first run (or the one with `seed`) of
     each regime is drawn."""
     plt = _pyplot()
@@ -71,19 +71,17 @@ def plot_figure1(runs, path, n_columns=6, seed=None):
         for j, k in enumerate(cols):
             ax = fig.add_subplot(len(regimes), len(cols), i * len(cols) + j + 1, projection="3d")
             real, fake = run["real"][:500], run["samples"][k]
-            ax.scatter(*real.T, s=1, c="0.6", alpha=0.5)
             ax.scatter(*fake.T, s=1, c=density_colours(fake), cmap="viridis")
+            ax.scatter(*real.T, s=3, c="k")
             ax.scatter(*centres.T, s=12, c="red", marker="x")
             h = run["history"][k]
-            ax.set_title(f"step {h['step']}: {h['modes_covered']}/7 modes, "
-                         f"hq {h['high_quality']:.2f}", fontsize=7)
+            ax.set_title(f"{REGIME_TITLES.get(r, r)}\nstep {h['step']}: "
+                         f"{h['modes_covered']}/7 modes, hq {h['high_quality']:.2f}", fontsize=7)
             lo, hi = centres.min() - 0.6, centres.max() + 0.6
             ax.set(xlim=(lo, hi), ylim=(lo, hi), zlim=(lo, hi))
+            ax.view_init(elev=45, azim=-135)  # looking down the data plane's normal
             ax.tick_params(labelsize=5)
-            if j == 0:
-                ax.text2D(-0.15, 0.5, REGIME_TITLES.get(r, r), transform=ax.transAxes,
-                          rotation=90, va="center", fontsize=8)
-    fig.suptitle(f"Generated samples (colour: density) over the data (grey), seed "
+    fig.suptitle(f"Generated samples (colour: density) over the data (black; red x: centres), seed "
                  f"{pick[regimes[0]]['config']['seed']}", fontsize=9)
     fig.tight_layout()
     save_png(fig, path)
