@@ -33,14 +33,26 @@ def reference_critic(activation):
     return lambda params, x: mlp(params, x, activation)
 
 
+def leaves(tree):
+    """The arrays of a loss value, a gradient [(dW, db), ...] or a (loss, gradient) pair."""
+    if isinstance(tree, (list, tuple)):
+        return [leaf for item in tree for leaf in leaves(item)]
+    return [np.asarray(tree, dtype=np.float64)]
+
+
 def assert_close(actual, expected, what):
-    """Relative 1e-10 against the largest entry of the reference (entries near zero are
-    compared on the scale of the whole array, not their own)."""
-    actual, expected = flatten(actual)[0], flatten(expected)[0]
-    assert actual.shape == expected.shape, what
-    scale = max(np.max(np.abs(expected)), 1e-300)
-    err = np.max(np.abs(actual - expected)) / scale
-    assert err <= RTOL, f"{what}: relative difference {err:.2e}"
+    """Relative 1e-10 for each array (the loss, each dW, each db) against its own largest
+    entry, so that a small layer's gradient is not hidden behind a large one's. Arrays whose
+    entries are all below 1e-12 of the largest of all (e.g. dead relu units) are compared on
+    that scale: there the difference is rounding of zero, not a value."""
+    actual, expected = leaves(actual), leaves(expected)
+    assert len(actual) == len(expected), what
+    overall = max(np.max(np.abs(e), initial=0.0) for e in expected)
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        assert a.shape == e.shape, f"{what}, array {i}: shape {a.shape} != {e.shape}"
+        scale = max(np.max(np.abs(e), initial=0.0), 1e-12 * overall, 1e-300)
+        err = np.max(np.abs(a - e), initial=0.0) / scale
+        assert err <= RTOL, f"{what}, array {i}: relative difference {err:.2e}"
 
 
 def random_network(seed, d_in, widths):
