@@ -203,6 +203,9 @@ def _atomic_write(path, write):
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
