@@ -113,7 +113,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         code = args.run(args)
-    except (ValueError, TypeError, FileNotFoundError, FloatingPointError) as exc:
+    except (ValueError, TypeError, OSError, FloatingPointError) as exc:  # OSError: paths
         print(f"refgan {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return code or 0
