@@ -234,7 +234,7 @@ def save_checkpoint(run_dir, config, state, history, samples, status="running"):
 
 def load_checkpoint(run_dir, config, data):
     """(state, history, samples) from run_dir's checkpoint; the config must match the saved one
-    except for `steps`-independent bookkeeping."""
+    except for `steps` (a run can be extended), and the checkpoint must not be past it."""
     path = os.path.join(run_dir, CHECKPOINT)
     if not os.path.exists(path):
         raise FileNotFoundError(f"resume: no {CHECKPOINT} in {run_dir}")
@@ -250,6 +250,9 @@ def load_checkpoint(run_dir, config, data):
             state[f"{who}_adam"] = {"m": f[f"{who}_adam_m"], "v": f[f"{who}_adam_v"],
                                     "t": int(f[f"{who}_adam_t"])}
         state["step"] = int(f["step"])
+        if state["step"] > config.steps:
+            raise ValueError(f"resume: the checkpoint in {run_dir} is at step {state['step']}, "
+                             f"past steps={config.steps}")
         return state, record["history"], list(f["samples"])
 
 
