@@ -192,6 +192,9 @@ def test_resume_refuses_a_different_configuration(tmp_path):
     train(Config(regime="none", **{**TINY, "steps": 3}), run_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="different configuration"):
         train(Config(regime="roth", **TINY), run_dir=tmp_path, resume=True, progress=False)
+    with pytest.raises(ValueError, match="at step 3, past steps=2"):
+        train(Config(regime="none", **{**TINY, "steps": 2}), run_dir=tmp_path, resume=True,
+              progress=False)
     with pytest.raises(FileNotFoundError, match="no checkpoint.npz"):
         train(Config(**TINY), run_dir=tmp_path / "empty", resume=True, progress=False)
 
