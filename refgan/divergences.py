@@ -23,8 +23,15 @@ def softplus(x):
 
 
 def sigmoid(x):
-    """1 / (1 + e^-x) via tanh: no overflow and no 0/0 at x = +-1000."""
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)
+    """1 / (1 + e^-x) to full relative precision for every x: e^x / (1 + e^x) for x < 0.
+
+    Both branches use e = e^-|x| in (0, 1], so nothing overflows at x = +-1000 and the
+    unused branch has a finite derivative. (0.5 (tanh(x/2) + 1) cancels for x < 0: it gives
+    0 instead of 4.2e-18 at x = -40.) The branch is on x itself, not on |x|, whose
+    derivative autograd takes as 0 at x = 0."""
+    positive = x >= 0
+    e = np.exp(-np.where(positive, x, -x))
+    return np.where(positive, 1.0, e) / (1.0 + e)
 
 
 def log_sigmoid(x):

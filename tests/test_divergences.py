@@ -280,3 +280,48 @@ def test_lookup_ignores_case_and_hyphens(spelling, name):
 def test_a_divergence_object_passes_through():
     assert get_divergence(DIVERGENCES["hellinger"]) is DIVERGENCES["hellinger"]
     assert refgan.get_divergence is get_divergence
+
+
+# -- the logistic sigmoid, to full relative precision in both tails ------------------------
+
+# x, and sigma(x) written where its textbook form is exact to round-off: e^x / (1 + e^x) for
+# x < 0 (e^x is not cancelled by anything), 1 / (1 + e^-x) for x >= 0.
+SIGMOID_POINTS = (-700.0, -40.0, -37.0, -30.0, -20.0, -1.5, 0.0, 0.75, 20.0, 40.0, 700.0)
+
+
+def textbook_sigmoid(x):
+    return math.exp(x) / (1.0 + math.exp(x)) if x < 0 else 1.0 / (1.0 + math.exp(-x))
+
+
+@pytest.mark.parametrize("x", SIGMOID_POINTS)
+def test_sigmoid_has_full_relative_precision_in_both_tails(x):
+    """sigma(-40) = 4.248e-18 is a fine float64; 0.5 (tanh(x/2) + 1) cancels it to 0 (and is
+    off by 0.35 at -37, 1.7e-4 at -30). rel 1e-14: a few ulps of libm's exp and one division;
+    the tanh form misses by more than 1e-8 at every x <= -20."""
+    got = float(refgan.sigmoid(np.array(x)))
+    assert got == pytest.approx(textbook_sigmoid(x), rel=1e-14, abs=0.0), x
+    assert float(refgan.log_sigmoid(np.array(x))) == pytest.approx(
+        -math.log1p(math.exp(-x)), rel=1e-14, abs=1e-300), x
+
+
+def test_sigmoid_at_extreme_logits_and_its_derivative():
+    """No overflow or NaN at +-1000 (sigma(-1000) = e^-1000 underflows to 0), and the
+    derivative sigma (1 - sigma), by hand, to rel 1e-13 including x = 0 exactly (1/4): a
+    branch on |x| would give the derivative 0 there."""
+    x = np.array([-1000.0, -40.0, -2.0, 0.0, 3.0, 40.0, 1000.0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # e^-1000 may underflow
+        s = refgan.sigmoid(x)
+    np.testing.assert_array_equal(s[[0, -1]], [0.0, 1.0])
+    slope = derivative(refgan.sigmoid)(x)
+    hand = [textbook_sigmoid(t) * textbook_sigmoid(-t) if abs(t) < 700 else 0.0 for t in x]
+    np.testing.assert_allclose(slope, hand, rtol=1e-13, atol=0.0)
+    assert slope[3] == 0.25
+
+
+@pytest.mark.parametrize("name", ["gan", "js"])
+def test_penalty_weight_at_minus_40_is_sigmoid_by_hand(name):
+    """The gan and js rows weigh |grad v|^2 by sigma(v): at v = -40 that is
+    e^-40 / (1 + e^-40) = 4.2483542552915889e-18, not 0. rel 1e-14 as above."""
+    w = float(DIVERGENCES[name].penalty_weight(np.array(-40.0)))
+    assert w == pytest.approx(math.exp(-40.0) / (1.0 + math.exp(-40.0)), rel=1e-14, abs=0.0)
+    assert w == pytest.approx(4.2483542553e-18, rel=1e-10)

@@ -8,6 +8,8 @@ Two exact algorithms differ by rounding, ~1e-15 relative; a wrong act', a factor
 missing layer or a dropped second-order term is an O(1) relative difference (the mutation
 test below shows such a fault is caught at this tolerance).
 """
+import math
+
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -268,3 +270,15 @@ def test_bad_input_is_an_early_named_error():
     two_outputs = random_network(0, 3, [4])[:-1] + [(np.ones((4, 2)), np.zeros(2))]
     with pytest.raises(ValueError, match="last layer needs 1 output, got 2"):
         explicit_mlp("tanh")(two_outputs, np.ones((2, 3)))
+
+
+def test_softplus_input_gradient_in_the_negative_tail_by_hand():
+    """x = 0 -> a = x - 40 -> softplus(a) -> v: dv/dx = softplus'(-40) = sigma(-40) =
+    e^-40 / (1 + e^-40) = 4.2483542553e-18 by hand, on both paths (a sigmoid that cancels
+    in its negative tail gives 0 on the explicit path). rel 1e-14: a few ulps."""
+    params = [(np.array([[1.0]]), np.array([-40.0])), (np.array([[1.0]]), np.array([0.0]))]
+    hand = math.exp(-40.0) / (1.0 + math.exp(-40.0))
+    x = np.zeros((1, 1))
+    for critic in (explicit_mlp("softplus"), reference_critic("softplus")):
+        g = logits_and_input_gradients(critic, params, x)[1]
+        assert float(g[0, 0]) == pytest.approx(hand, rel=1e-14, abs=0.0), critic

@@ -350,3 +350,17 @@ def test_gamma_zero_is_the_unregularised_loss():
     vr, vf = critic(params, x_real), critic(params, x_fake)
     assert gan_critic_loss(critic, params, x_real, x_fake, 0.0) == pytest.approx(
         np.mean(np.log1p(np.exp(-vr))) + np.mean(np.log1p(np.exp(vf))), rel=1e-12)
+
+
+def test_omega_gan_at_a_very_negative_logit_is_sigmoid_by_hand():
+    """A linear critic v = x + b with b = -40 at x = 0: |grad v|^2 = 1 and the weight is
+    sigma(-40) = e^-40 / (1 + e^-40) = 4.2483542553e-18 by hand; a sigmoid that cancels in
+    its negative tail gives exactly 0. rel 1e-14: a few ulps of exp and one division."""
+    params = [(np.array([[1.0]]), np.array([-40.0]))]
+    hand = math.exp(-40.0) / (1.0 + math.exp(-40.0))
+    assert float(omega_f("gan", mlp, params, np.zeros((1, 1)))) == pytest.approx(
+        hand, rel=1e-14, abs=0.0)
+    # Omega_JS on the fake side is sigma(v)^2 |grad v|^2 = sigma(-40)^2.
+    real, fake = omega_js_terms(mlp, params, np.array([[80.0]]), np.zeros((1, 1)))
+    assert float(fake[0]) == pytest.approx(hand ** 2, rel=1e-14, abs=0.0)
+    assert float(real[0]) == pytest.approx(hand ** 2, rel=1e-14, abs=0.0)  # sigma(-40) at v=40
