@@ -19,11 +19,12 @@ import os
 import tempfile
 import warnings
 
+import autograd.numpy as np
 import numpy as onp
-from autograd import value_and_grad
+from autograd import elementwise_grad, value_and_grad
 
 from . import checks
-from .divergences import DIVERGENCES, get_divergence
+from .divergences import DIVERGENCES, get_divergence, sigmoid, softplus
 from .nets import ACTIVATIONS, logits_and_input_gradients, mlp, squared_norms
 from .objectives import gan_discriminator_loss
 from .regularisers import (f_gan_critic_loss, gan_critic_loss, omega_f, omega_js, r1_penalty,
@@ -41,7 +42,7 @@ FORMAT = "refgan-conformance"
 VERSION = 1
 VECTORS_FILE = "conformance.json"
 RTOL = 1e-9     # float64 implementations agree to ~1e-13; 1e-9 leaves room for conditioning
-FLOOR = 1e-12   # scale below which errors are measured in absolute terms (docs/VECTORS.md)
+FLOOR = 1e-12   # the smallest scale an error is measured against (docs/VECTORS.md)
 
 
 # -- inputs -----------------------------------------------------------------------------
@@ -236,15 +237,17 @@ def to_plain(value):
     return value
 
 
-def case_record(name, kind, inputs, outputs):
+def case_record(name, kind, inputs, outputs, scales=None):
     """One case as plain JSON-ready data (the layout of docs/VECTORS.md)."""
     divergence = kind[2:] if kind.startswith("f:") else None
+    scales = output_scales(kind, inputs) if scales is None else scales
     return {"name": name, "kind": kind, "divergence": divergence,
             "inputs": {"activation": inputs["activation"], "gamma": float(inputs["gamma"]),
                        "params": to_plain(list(inputs["params"])),
                        "x_real": to_plain(inputs["x_real"]),
                        "x_fake": to_plain(inputs["x_fake"])},
-            "expected": {k: to_plain(outputs[k]) for k in OUTPUT_FIELDS}}
+            "expected": {k: to_plain(outputs[k]) for k in OUTPUT_FIELDS},
+            "scale": {k: float(scales[k]) for k in OUTPUT_FIELDS}}
 
 
 def write_json_atomic(path, text):
@@ -282,6 +285,100 @@ def write_vectors(directory):
     path = os.path.join(directory, f"v{VERSION}", VECTORS_FILE)
     write_json_atomic(path, vectors_text())
     return path
+
+
+# -- the scale of each output: the size of the terms summed to make it ---------------------
+
+def _chain_magnitudes(params, x, activation):
+    """(m_v (n,), m_g (n, d)): the size of the terms summed to make each logit and each
+    input-gradient entry, through every layer (docs/VECTORS.md, "The tolerance"):
+
+        m_0 = |x|,  m_a = m_{k-1} @ |W_k| + |b_k|,  m_k = |act(a_k)| + |act'(a_k)| m_a
+        m_v = m_{L-1} @ |W_L| + |b_L|
+        m_g = |W_L|^T, then m_g <- (m_g * |act'(a_k)|) @ |W_k|^T down to the input
+
+    i.e. the forward and backward passes with every product replaced by its absolute value;
+    a rounding error of a term (about 1e-16 of it) reaches the output at most this large."""
+    act = ACTIVATIONS[activation]
+    slope = elementwise_grad(act)
+    h = onp.reshape(x, (onp.shape(x)[0], -1))
+    m, slopes = onp.abs(h), []
+    for W, b in params[:-1]:
+        a = h @ W + b
+        m_a = m @ onp.abs(W) + onp.abs(b)
+        h, s = act(a), onp.abs(slope(a))
+        m = onp.abs(h) + s * m_a
+        slopes.append(s)
+    W, b = params[-1]
+    m_v = (m @ onp.abs(W) + onp.abs(b))[:, 0]
+    m_g = onp.ones((len(h), 1)) * onp.abs(W[:, 0])[None, :]
+    for (W, _), s in zip(reversed(params[:-1]), reversed(slopes)):
+        m_g = (m_g * s) @ onp.abs(W).T
+    return m_v, m_g
+
+
+def _sample_terms(kind, critic, params, x_real, x_fake):
+    """[(penalty term, base loss term)] of every sample, each a function of the parameters:
+    the penalty is the sum of the first, the loss the sum of the second plus (gamma/2) times
+    the penalty. A sample of P (n of them) or Q (m) enters with weight 1/n or 1/m."""
+    div = get_divergence(kind[2:]) if kind.startswith("f:") else None
+    if kind == "js":
+        weights = (lambda v: sigmoid(-v) ** 2, lambda v: sigmoid(v) ** 2)
+    elif kind in ("r1", "r2"):
+        one, zero = (lambda v: np.ones(np.shape(v))), (lambda v: np.zeros(np.shape(v)))
+        weights = (one, zero) if kind == "r1" else (zero, one)
+    else:
+        weights = (lambda v: np.zeros(np.shape(v)), div.penalty_weight)
+    if div is None:
+        bases = (lambda v: softplus(-v), softplus)
+    else:
+        bases = (lambda v: -div.activation(v), div.conjugate_of_activation)
+    terms = []
+    for x, weight, base in ((x_real, weights[0], bases[0]), (x_fake, weights[1], bases[1])):
+        for i in range(len(x)):
+            def penalty(p, x1=x[i:i + 1], weight=weight, n=len(x)):
+                v, g = logits_and_input_gradients(critic, p, x1)
+                return np.sum(weight(v) * squared_norms(g)) / n
+
+            def base_loss(p, x1=x[i:i + 1], base=base, n=len(x)):
+                return np.sum(base(critic(p, x1))) / n
+            terms.append((penalty, base_loss))
+    return terms
+
+
+def output_scales(kind, inputs):
+    """{output field: its scale}, the size of the terms summed to make it, one number per
+    field (docs/VECTORS.md, "The tolerance"): an output that is 0 by cancellation is
+    measured against the terms that cancelled, not against 0.
+
+        logits_*, input_grad_*   max of _chain_magnitudes' m_v, m_g over the batch
+        grad_sq_*                max_i sum_j m_g[i, j]^2
+        penalty                  sum over samples of |penalty term|
+        loss                     sum of |base loss term| + (gamma/2) * the penalty's scale
+        penalty_grad, loss_grad  the largest entry of the same sums taken entrywise over the
+                                 parameter gradients of the terms
+    """
+    kind = check_kind(kind)
+    params, x_real, x_fake, gamma, activation = read_inputs(inputs)
+    critic = critic_for(activation)
+    scales = {}
+    for side, x in (("real", x_real), ("fake", x_fake)):
+        m_v, m_g = _chain_magnitudes(params, x, activation)
+        scales[f"logits_{side}"] = float(onp.max(m_v))
+        scales[f"input_grad_{side}"] = float(onp.max(m_g))
+        scales[f"grad_sq_{side}"] = float(onp.max(onp.sum(m_g ** 2, axis=1)))
+    size = {"penalty": 0.0, "loss": 0.0}
+    grad_size = {"penalty": 0.0, "loss": 0.0}
+    for penalty, base_loss in _sample_terms(kind, critic, params, x_real, x_fake):
+        for name, fn in (("penalty", penalty), ("loss", base_loss)):
+            value, grads = param_grads(fn, params)
+            size[name] += abs(value)
+            grad_size[name] = grad_size[name] + onp.abs(flat_values(grads))
+    scales["penalty"] = size["penalty"]
+    scales["loss"] = size["loss"] + 0.5 * gamma * size["penalty"]
+    scales["penalty_grad"] = float(onp.max(grad_size["penalty"]))
+    scales["loss_grad"] = float(onp.max(grad_size["loss"] + 0.5 * gamma * grad_size["penalty"]))
+    return scales
 
 
 # -- the tolerance --------------------------------------------------------------------------
@@ -323,7 +420,13 @@ def scaled_error(observed, expected, floor=FLOOR):
     return float(onp.max(diff)) / scale
 
 
-def within_tolerance(observed, expected, rtol=RTOL, atol=RTOL * FLOOR):
-    """max |observed - expected| <= max(rtol * max |expected|, atol), i.e. scaled_error with
-    floor = atol / rtol is at most rtol."""
-    return scaled_error(observed, expected, floor=atol / rtol) <= rtol
+def within_tolerance(observed, expected, rtol=RTOL, atol=RTOL * FLOOR, scale=0.0):
+    """max |observed - expected| <= max(rtol * max(max |expected|, scale), atol), i.e.
+    scaled_error with floor = max(atol / rtol, scale) is at most rtol. `scale` is the
+    field's output_scales entry: the size of the terms that were summed to make it."""
+    return scaled_error(observed, expected, floor=max(atol / rtol, scale)) <= rtol
+
+
+def field_floors(scales, floor=FLOOR):
+    """{field: max(floor, scale)}: the floor of scaled_error for each field."""
+    return {k: max(floor, float(v)) for k, v in scales.items()}

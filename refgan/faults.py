@@ -19,8 +19,8 @@ from autograd import make_vjp
 from autograd.tracer import getval
 
 from .conformance import (FLOOR, KINDS, OUTPUT_FIELDS, RTOL, check_kind, compute_case,
-                          critic_for, flat_values, param_grads, read_inputs,
-                          within_tolerance)
+                          critic_for, flat_values, output_scales, param_grads,
+                          read_inputs, within_tolerance)
 from .divergences import get_divergence, sigmoid, softplus
 
 EPSILON = 1e-12  # the value most often added inside sqrt(sum g^2 + eps) in public code
@@ -277,28 +277,33 @@ def fault_outputs(kind, inputs, names=None):
             if kind in f.kinds and (names is None or f.name in names)}
 
 
-def _fits(observed, outputs, fields, rtol, atol, reference=None):
-    """Every field within tolerance. Against a fault, the tolerance is rtol times the larger
-    of the fault's and the reference's magnitude: a fault that shrinks a quantity to ~1e-15
-    still matches an implementation whose rounding noise there is ~1e-20."""
+def _fits(observed, outputs, fields, rtol, atol, reference=None, scales=None):
+    """Every field within tolerance, measured against the field's scale (the size of the
+    terms summed to make it, refgan.conformance.output_scales). Against a fault, the
+    tolerance is rtol times the larger of that, the fault's and the reference's magnitude:
+    a fault that shrinks a quantity to ~1e-15 still matches an implementation whose
+    rounding noise there is ~1e-20."""
     def atol_for(k):
-        if reference is None:
-            return atol
-        magnitude = onp.max(onp.abs(flat_values(reference[k])), initial=0.0)
-        return max(atol, rtol * float(magnitude))
+        scale = 0.0 if scales is None else float(scales.get(k, 0.0))
+        if reference is not None:
+            scale = max(scale, float(onp.max(onp.abs(flat_values(reference[k])), initial=0.0)))
+        return max(atol, rtol * scale)
     return all(within_tolerance(observed[k], outputs[k], rtol, atol_for(k)) for k in fields)
 
 
 def diagnose(kind, inputs, observed, rtol=RTOL, atol=RTOL * FLOOR, reference=None,
-             candidates=None):
+             candidates=None, scales=None):
     """The faults whose outputs match every field present in `observed` (a dict with any
     subset of compute_case's keys) when the reference does not: a list of (name,
     description) in the order of FAULTS; [] when the reference matches or no fault does.
 
     A field matches the reference when max |observed - expected| <= max(rtol * max |expected|,
     atol), and a fault when the same holds with the larger of the fault's and the
-    reference's magnitude; NaN matches NaN only. `reference` and `candidates` ({fault name:
-    outputs}, as from fault_outputs) may be passed in to avoid recomputing them."""
+    reference's magnitude; NaN matches NaN only. Both are measured against the field's
+    scale (refgan.conformance.output_scales, computed when not given), so an output that is
+    0 by cancellation does not fail on rounding. `reference`, `candidates` ({fault name:
+    outputs}, as from fault_outputs) and `scales` may be passed in to avoid recomputing
+    them."""
     kind = check_kind(kind)
     fields = [k for k in OUTPUT_FIELDS if k in observed]
     unknown = sorted(set(observed) - set(OUTPUT_FIELDS))
@@ -306,9 +311,10 @@ def diagnose(kind, inputs, observed, rtol=RTOL, atol=RTOL * FLOOR, reference=Non
         raise ValueError(f"observed: unknown field(s) {', '.join(unknown)}; "
                          f"valid: {', '.join(OUTPUT_FIELDS)}")
     reference = compute_case(kind, inputs) if reference is None else reference
-    if _fits(observed, reference, fields, rtol, atol):
+    scales = output_scales(kind, inputs) if scales is None else scales
+    if _fits(observed, reference, fields, rtol, atol, scales=scales):
         return []
     candidates = fault_outputs(kind, inputs) if candidates is None else candidates
     return [(name, FAULTS[name].description) for name in FAULTS
             if name in candidates
-            and _fits(observed, candidates[name], fields, rtol, atol, reference)]
+            and _fits(observed, candidates[name], fields, rtol, atol, reference, scales)]

@@ -8,7 +8,9 @@ VECTORS is the conformance file (or a folder holding v1/conformance.json); RESUL
 
 with the field names of the conformance set (docs/VECTORS.md). penalty, loss, penalty_grad
 and loss_grad are required for every case checked; the per-sample fields are optional.
-A quantity passes when scaled_error(observed, expected) <= rtol (refgan.conformance).
+A quantity passes when scaled_error(observed, expected, floor) <= rtol, the floor being the
+quantity's scale: the size of the terms summed to make it (refgan.conformance.output_scales;
+recorded per case in the vectors as "scale").
 """
 import json
 import math
@@ -20,7 +22,8 @@ from typing import Dict, List, Tuple
 import numpy as onp
 
 from .conformance import (FLOOR, FORMAT, GRADIENT_FIELDS, OUTPUT_FIELDS, RTOL, SCALAR_FIELDS,
-                          VECTORS_FILE, VERSION, check_kind, scaled_error)
+                          VECTORS_FILE, VERSION, check_kind, field_floors, output_scales,
+                          scaled_error)
 
 RESULTS_FORMAT = "refgan-results"
 REQUIRED_FIELDS = SCALAR_FIELDS + GRADIENT_FIELDS
@@ -123,7 +126,18 @@ def _vector_case(name, record):
               "x_fake": _number_array(raw["x_fake"], f"vectors: case {name!r}: x_fake")}
     expected = {k: _quantity(k, record["expected"][k], f"vectors: case {name!r}: {k}")
                 for k in OUTPUT_FIELDS}
-    return {"kind": check_kind(record["kind"]), "inputs": inputs, "expected": expected}
+    scale = record.get("scale")  # absent: derived from the inputs when the case is compared
+    if scale is not None:
+        scale = {k: _scale(scale, k, f"vectors: case {name!r}: scale") for k in OUTPUT_FIELDS}
+    return {"kind": check_kind(record["kind"]), "inputs": inputs, "expected": expected,
+            "scale": scale}
+
+
+def _scale(scale, k, where):
+    value = scale[k] if isinstance(scale, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise MalformedFile(f"{where}: field {k!r} must be a number >= 0, got {value!r}")
+    return float(value)
 
 
 def _shape_text(value):
@@ -217,10 +231,13 @@ def compare(vectors, results, rtol=RTOL, floor=FLOOR, fault_cache=None):
     report = Report()
     for name, observed in results.items():
         case, failed = vectors[name], []
+        if case.get("scale") is None:
+            case["scale"] = output_scales(case["kind"], case["inputs"])
+        floors = field_floors(case["scale"], floor)
         for k in OUTPUT_FIELDS:
             if k not in observed:
                 continue
-            err = scaled_error(observed[k], case["expected"][k], floor)
+            err = scaled_error(observed[k], case["expected"][k], floors[k])
             nans = _nan_count(observed[k])
             note = f"{nans} NaN value(s)" if nans else ""
             report.rows.append((name, k, err, bool(err <= rtol), note))
@@ -236,7 +253,7 @@ def compare(vectors, results, rtol=RTOL, floor=FLOOR, fault_cache=None):
             return faults.diagnose(case["kind"], case["inputs"],
                                    {k: observed[k] for k in fields}, rtol=rtol,
                                    atol=rtol * floor, reference=case["expected"],
-                                   candidates=cache[name])
+                                   candidates=cache[name], scales=case["scale"])
         report.diagnoses[name] = fits(list(observed))
         if not report.diagnoses[name] and len(failed) < len(observed):
             # e.g. per-sample norms computed correctly for the report, but not for the penalty

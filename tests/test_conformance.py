@@ -146,8 +146,41 @@ def test_committed_set_is_small_versioned_plain_json():
                                                                  "float64")
     assert data["tolerance"] == {"rtol": 1e-9, "floor": 1e-12}
     first = data["cases"][0]
-    assert set(first) == {"name", "kind", "divergence", "inputs", "expected"}
-    assert set(first["expected"]) == set(OUTPUT_FIELDS)
+    assert set(first) == {"name", "kind", "divergence", "inputs", "expected", "scale"}
+    assert set(first["expected"]) == set(first["scale"]) == set(OUTPUT_FIELDS)
+
+
+def test_recorded_scales_are_the_rule_of_the_docs():
+    # the file's "scale" is what output_scales derives from the inputs (checked by hand on
+    # a linear critic in test_output_scales_by_hand); 1e-12: another libm's last bits
+    for name, case in vectors().items():
+        derived = conformance.output_scales(case["kind"], case["inputs"])
+        for k in OUTPUT_FIELDS:
+            assert case["scale"][k] == pytest.approx(derived[k], rel=1e-12, abs=0), (name, k)
+
+
+def test_output_scales_by_hand():
+    # r1 on the linear critic v = 1.5 x - 0.25 (x_real 0.5, -1, 2; x_fake 0, 1; gamma 0.1):
+    # the size of each term summed, written out from the rule in docs/VECTORS.md
+    w, b, gamma = 1.5, -0.25, 0.1
+    x_r, x_f = np.array([0.5, -1.0, 2.0]), np.array([0.0, 1.0])
+    inputs = {"activation": "linear", "gamma": gamma, "params": [(np.array([[w]]), np.array([b]))],
+              "x_real": x_r[:, None], "x_fake": x_f[:, None]}
+    s = conformance.output_scales("r1", inputs)
+    assert s["logits_real"] == pytest.approx(2.0 * w + 0.25, rel=1e-15)   # max |x| |w| + |b|
+    assert s["logits_fake"] == pytest.approx(1.0 * w + 0.25, rel=1e-15)
+    assert s["input_grad_real"] == s["input_grad_fake"] == pytest.approx(w, rel=1e-15)
+    assert s["grad_sq_real"] == pytest.approx(w ** 2, rel=1e-15)
+    # R1 = mean_P w^2: three terms w^2 / 3; each has d/dW = 2 w / 3 and d/db = 0
+    assert s["penalty"] == pytest.approx(w ** 2, rel=1e-15)
+    assert s["penalty_grad"] == pytest.approx(2 * w, rel=1e-15)
+    v_r, v_f = w * x_r + b, w * x_f + b
+    base = np.sum(softplus(-v_r)) / 3 + np.sum(softplus(v_f)) / 2
+    assert s["loss"] == pytest.approx(base + gamma / 2 * w ** 2, rel=1e-14)
+    # d/dW softplus(-v) / 3 = -sig(-v) x / 3, d/dW softplus(v) / 2 = sig(v) x / 2; d/db alike
+    dW = np.sum(sig(-v_r) * np.abs(x_r)) / 3 + np.sum(sig(v_f) * np.abs(x_f)) / 2
+    db = np.sum(sig(-v_r)) / 3 + np.sum(sig(v_f)) / 2
+    assert s["loss_grad"] == pytest.approx(max(dW + gamma / 2 * 2 * w, db), rel=1e-14)
 
 
 def test_coverage_promised_by_the_spec():

@@ -101,6 +101,25 @@ def test_tolerance_is_relative_to_the_field_scale():
     assert info.value.diagnosis == [] and "no known fault" in str(info.value)
 
 
+def test_an_output_that_is_zero_by_cancellation_is_not_held_to_zero():
+    # v = x w with x = 0 on both batches: v = 0, D = 1/2, and with gamma = 0 the loss
+    # gradient in b is -mean_P sigmoid(-v) + mean_Q sigmoid(v) = -1/2 + 1/2 = 0 exactly.
+    # Code that sums the terms in another order gets one rounding of 1/2 (2^-54 = 5.6e-17,
+    # as PyTorch does); measured against the terms (1/2 each) that is 1e-16, not a failure.
+    inputs = {"activation": "tanh", "gamma": 0.0, "params": [(np.ones((1, 1)), np.zeros(1))],
+              "x_real": np.zeros((1, 1)), "x_fake": np.zeros((1, 1))}
+    outputs = compute_case("js", inputs)
+    assert outputs["loss_grad"][0][1][0] == 0.0
+    rounded = dict(outputs, loss_grad=[(outputs["loss_grad"][0][0], np.array([-2.0 ** -54]))])
+    errors = oracle.check_outputs("js", inputs, rounded)
+    assert errors["loss_grad"] == pytest.approx(2.0 ** -54 / 0.5, rel=1e-12)  # / the scale 1/2
+    # a difference of 1e-8 of the terms is no rounding: it fails (rtol 1e-9)
+    wrong = dict(outputs, loss_grad=[(outputs["loss_grad"][0][0], np.array([5e-9]))])
+    with pytest.raises(oracle.PenaltyMismatch) as info:
+        oracle.check_outputs("js", inputs, wrong)
+    assert info.value.failed == ["loss_grad"]
+
+
 def test_float32_rounding_fails_float64_tolerance_and_passes_a_float32_one():
     to32 = transformed("r1", lambda a: np.asarray(a, dtype=np.float32))
     with pytest.raises(oracle.PenaltyMismatch):

@@ -57,6 +57,35 @@ def critic_loss_batch_norm(critic, x_real, x_fake, gamma, penalty="r1"):
     return loss, reg, (v_real, g_real, v_fake, g_fake)
 
 
+def critic_loss_one_pass(critic, x_real, x_fake, gamma, penalty="js"):
+    """Correct, written differently: both batches' input gradients in one pass through
+    torch.cat (samples do not interact). It rounds differently from refgan, e.g. where a
+    loss gradient is 0 by cancellation."""
+    x = torch.cat([x_real, x_fake]).detach().requires_grad_(True)
+    v = critic(x).squeeze(1)
+    (g,) = torch.autograd.grad(v.sum(), x, create_graph=True)
+    n = x_real.shape[0]
+    v_real, g_real, v_fake, g_fake = v[:n], g[:n], v[n:], g[n:]
+    reg = torch_penalties.PENALTIES[penalty](v_real, g_real, v_fake, g_fake)
+    loss = torch_penalties.discriminator_loss(v_real, v_fake) + 0.5 * gamma * reg
+    return loss, reg, (v_real, g_real, v_fake, g_fake)
+
+
+def critic_loss_gamma_squared(critic, x_real, x_fake, gamma, penalty="js"):
+    """Wrong: gamma^2 / 2 where gamma / 2 belongs (not a fault refgan knows by name)."""
+    loss, reg, outputs = torch_penalties.critic_loss(critic, x_real, x_fake, gamma, penalty)
+    return loss + 0.5 * (gamma ** 2 - gamma) * reg, reg, outputs
+
+
+def critic_loss_r1_pooled(critic, x_real, x_fake, gamma, penalty="r1"):
+    """Wrong: R1 as the mean |grad v|^2 over the real and fake samples pooled."""
+    v_real, g_real = torch_penalties.logits_and_input_gradients(critic, x_real)
+    v_fake, g_fake = torch_penalties.logits_and_input_gradients(critic, x_fake)
+    reg = torch_penalties.squared_norms(torch.cat([g_real, g_fake])).mean()
+    loss = torch_penalties.discriminator_loss(v_real, v_fake) + 0.5 * gamma * reg
+    return loss, reg, (v_real, g_real, v_fake, g_fake)
+
+
 BROKEN = {  # name: (kind, critic_loss, the fault refgan must name)
     "create_graph=False": ("js", critic_loss_without_create_graph, "second_order_missing"),
     "g.norm() ** 2": ("r1", critic_loss_batch_norm, "batch_norm"),
@@ -90,6 +119,34 @@ def test_live_check_passes_the_torch_example(kind):
                                   max_examples=25)
     assert result.examples == 25 and set(result.max_errors) == set(oracle.OUTPUT_FIELDS)
     assert max(result.max_errors.values()) < 1e-12  # rounding only, as above
+
+
+@pytest.mark.parametrize("kind", ["js", "r1"])
+def test_live_check_passes_correct_code_that_rounds_differently(kind):
+    # 50 cases, as the command-line default: among them exact-zero loss gradients (gamma = 0,
+    # D = 1/2) that this code rounds to 1e-17 and refgan to 0
+    fn = verify_torch.torch_implementation(kind, critic_loss=critic_loss_one_pass)
+    result = oracle.check_penalty(fn, kind=kind, max_examples=50)
+    assert result.examples == 50
+    # measured against max |expected| alone (an upper bound), so only rounding-sized or
+    # cancellation-sized errors; none reaches the tolerance once measured against the terms
+    assert max(result.max_errors.values()) < 1.0
+
+
+@pytest.mark.parametrize("kind, critic_loss", [("js", critic_loss_gamma_squared),
+                                               ("r1", critic_loss_gamma_squared),
+                                               ("r1", critic_loss_r1_pooled)])
+def test_shrinking_keeps_a_real_difference(kind, critic_loss):
+    # hypothesis shrinks towards the case with the smallest numbers; the minimal case must
+    # still show the fault (an error far above rounding), not a rounding-only difference
+    fn = verify_torch.torch_implementation(kind, critic_loss=critic_loss)
+    with pytest.raises(oracle.PenaltyMismatch) as info:
+        oracle.check_penalty(fn, kind=kind, max_examples=50)
+    errors = [info.value.errors[k] for k in info.value.failed]
+    assert errors and min(errors) > 1e-6, str(info.value)
+    if critic_loss is critic_loss_gamma_squared:  # differs from gamma / 2 unless gamma is 0, 1
+        assert info.value.inputs["gamma"] not in (0.0, 1.0)
+        assert info.value.failed == ["loss", "loss_grad"]
 
 
 def test_float32_torch_needs_a_float32_tolerance():

@@ -43,6 +43,23 @@ def test_reference_passes(tmp_path):
     assert main(["verify", VECTORS, path]) == 0
 
 
+def test_a_loss_that_is_zero_by_cancellation_passes_with_rounding(tmp_path):
+    # f:tv/zero_input_gradient: every logit is the same (first layer 0), so F = mean_P g(v)
+    # - mean_Q g(v) = 0 exactly. A PyTorch implementation summing in its own order returned
+    # 2^-57 = 6.9e-18 there; against its terms (g(v) = tanh(v) / 2 ~ 0.047 on each side)
+    # that is rounding. A difference of 1e-6 is not.
+    name = "f:tv/zero_input_gradient"
+    assert vectors()[name]["expected"]["loss"] == 0.0
+    for loss, passes in ((2.0 ** -57, True), (1e-6, False)):
+        results = reference_results()
+        results[name] = dict(results[name], loss=np.float64(loss))
+        report, text = run_verify(write_results(tmp_path / "results.json", results),
+                                  kinds=["f:tv"])
+        assert report.passed == passes, text
+    assert report.failing_cases == [name]
+    assert "no known fault matches" in text
+
+
 def test_table_columns(tmp_path):
     path = write_results(tmp_path / "results.json", results_for("gamma_not_halved"))
     report, text = run_verify(path)
