@@ -55,22 +55,24 @@ def _activation_pair(activation):
 
 
 def _flat_input(params, x):
-    """x (n, ...) flattened to (n, d), params checked to chain from d to 1 output."""
+    """(params, h): params checked to chain from d to 1 output and cast to float64, x (n, ...)
+    flattened to h (n, d) in float64."""
     x = checks.as_samples("x", x)
     h = np.reshape(x, (np.shape(x)[0], -1))
-    check_layers(params, np.shape(h)[1])
+    params = check_layers(params, np.shape(h)[1])
     if np.shape(params[-1][0])[1] != 1:
         raise ValueError(f"params: a critic's last layer needs 1 output, "
                          f"got {np.shape(params[-1][0])[1]}")
-    return h
+    return params, h
 
 
 def mlp_outputs(params, x, activation="tanh"):
     """refgan.nets.mlp_outputs (x (n, ...) -> (n, d_out), the same values), with tanh's
     backward pass from its output: a faster generator for training."""
     act, _ = _activation_pair(activation)
+    x = checks.as_samples("x", x)
     h = np.reshape(x, (np.shape(x)[0], -1))
-    check_layers(params, np.shape(h)[1])
+    params = check_layers(params, np.shape(h)[1])
     for W, b in params[:-1]:
         h = act(np.dot(h, W) + b)
     W, b = params[-1]
@@ -81,7 +83,7 @@ def mlp_logits(params, x, activation="tanh"):
     """The critic's logits v (n,) for x (n, ...): the values of refgan.mlp, with tanh's
     backward pass from its output."""
     act, _ = _activation_pair(activation)
-    h = _flat_input(params, x)
+    params, h = _flat_input(params, x)
     for W, b in params[:-1]:
         h = act(np.dot(h, W) + b)
     W, b = params[-1]
@@ -91,9 +93,10 @@ def mlp_logits(params, x, activation="tanh"):
 def mlp_logits_and_input_gradients(params, x, activation="tanh"):
     """v = mlp(params, x, activation) of shape (n,) and g_i = grad_x v(x_i) of the shape of x
     (n, ...), with the backward pass written out (see the module docstring). Differentiable
-    by autograd with respect to params and x."""
+    by autograd with respect to params and x. Integer, float32 or nested-list params and x
+    are cast to float64."""
     act, act_prime = _activation_pair(activation)
-    h = _flat_input(params, x)
+    params, h = _flat_input(params, x)
     n = np.shape(h)[0]
     slopes = []  # act'(a_l) for each hidden layer, (n, width_l)
     for W, b in params[:-1]:

@@ -45,7 +45,9 @@ def kl_divergence(mu_p, var_p, mu_q, var_q, gamma=0.0):
 
 
 def overlap_integral(a, mu_p, var_p, mu_q, var_q, gamma=0.0):
-    """I(a) = int p_gamma^a q_gamma^(1-a) dx; finite when a v_q + (1-a) v_p > 0."""
+    """I(a) = int p_gamma^a q_gamma^(1-a) dx for a finite real a; inf unless
+    a v_q + (1-a) v_p > 0."""
+    a = checks.finite_real("a", a)
     mu_p, v_p, mu_q, v_q = _pair(mu_p, var_p, mu_q, var_q, gamma)
     d, delta2 = mu_p.size, onp.sum((mu_p - mu_q) ** 2)
     v_a = a * v_q + (1.0 - a) * v_p
@@ -71,7 +73,8 @@ def neyman_chi2(mu_p, var_p, mu_q, var_q, gamma=0.0):
 
 
 def alpha_divergence(a, mu_p, var_p, mu_q, var_q, gamma=0.0):
-    """(I(a) - 1) / (a (a - 1)), a not in {0, 1}."""
+    """(I(a) - 1) / (a (a - 1)), a finite and not in {0, 1}."""
+    a = checks.finite_real("a", a)
     if a in (0, 1):
         raise ValueError("a: the alpha-divergence needs a not in {0, 1} (those are the KL limits)")
     return (overlap_integral(a, mu_p, var_p, mu_q, var_q, gamma) - 1.0) / (a * (a - 1.0))
@@ -88,7 +91,10 @@ CLOSED_FORMS = {
 
 
 def closed_form_divergence(name, mu_p, var_p, mu_q, var_q, gamma=0.0):
-    """D_f(P_gamma || Q_gamma) for the rows with a closed form (keys of CLOSED_FORMS)."""
+    """D_f(P_gamma || Q_gamma) for the rows with a closed form (keys of CLOSED_FORMS). name is
+    spelled as for get_divergence ('KL', 'reverse-kl', ...) or is a Divergence."""
+    from .divergences import get_divergence
+    name = get_divergence(name).name
     if name not in CLOSED_FORMS:
         raise ValueError(f"no closed form for {name!r}; available: {', '.join(CLOSED_FORMS)}"
                          " (use quadrature for js, gan)")
@@ -96,8 +102,14 @@ def closed_form_divergence(name, mu_p, var_p, mu_q, var_q, gamma=0.0):
 
 
 def log_density(x, mean, var):
-    """log N(x; mean, var I) for x (n, d): shape (n,). autograd-differentiable in x."""
+    """log N(x; mean, var I) for x (n, d), mean (d,), var > 0: shape (n,), float64.
+    autograd-differentiable in x."""
+    x = checks.as_samples("x", x)
     mean = onp.atleast_1d(onp.asarray(mean, dtype=float))
+    if mean.ndim != 1 or not onp.all(onp.isfinite(mean)):
+        raise ValueError(f"mean: expected a finite vector of shape (d,), got {mean!r}")
+    var = checks.positive("var", var)
+    checks.same_feature_shape("x", x, "mean", mean[None])
     d = mean.size
     return -0.5 * np.sum((x - mean) ** 2, axis=1) / var - 0.5 * d * np.log(2 * np.pi * var)
 
@@ -113,10 +125,14 @@ def gaussian_mixture(weights, means, variances):
     """Validated GaussianMixture."""
     w = onp.asarray(weights, dtype=float)
     m = onp.asarray(means, dtype=float)
-    v = onp.broadcast_to(onp.asarray(variances, dtype=float), w.shape).copy()
+    v = onp.asarray(variances, dtype=float)
     if w.ndim != 1 or m.ndim != 2 or m.shape[0] != w.size:
         raise ValueError(f"mixture: need weights (K,), means (K, d), variances (K,); got "
                          f"{w.shape}, {m.shape}, {v.shape}")
+    if v.ndim > 0 and v.shape != w.shape:
+        raise ValueError(f"variances: expected one per component ({w.size}) or a single "
+                         f"number, got shape {v.shape}")
+    v = onp.broadcast_to(v, w.shape).copy()
     if onp.any(w < 0) or not onp.isclose(w.sum(), 1.0, rtol=0, atol=1e-12):
         raise ValueError(f"weights: must be >= 0 and sum to 1, got sum {w.sum()}")
     if not (onp.all(onp.isfinite(m)) and onp.all(onp.isfinite(v)) and onp.all(v > 0)):
@@ -126,8 +142,16 @@ def gaussian_mixture(weights, means, variances):
 
 def convolve(mixture, gamma):
     """mixture * N(0, gamma I): each component's variance grows by gamma."""
+    _mixture(mixture)
     gamma = checks.nonnegative("gamma", gamma)
     return GaussianMixture(mixture.weights, mixture.means, mixture.variances + gamma)
+
+
+def _mixture(mixture):
+    if not isinstance(mixture, GaussianMixture):
+        raise TypeError(f"mixture: expected a GaussianMixture (refgan.gaussians."
+                        f"gaussian_mixture), got {type(mixture).__name__}")
+    return mixture
 
 
 def _logsumexp_rows(a):
@@ -139,7 +163,11 @@ def _logsumexp_rows(a):
 
 
 def mixture_log_density(x, mixture):
-    """log sum_k w_k N(x; m_k, v_k I) for x (n, d): (n,). Stable (log-sum-exp), differentiable."""
+    """log sum_k w_k N(x; m_k, v_k I) for x (n, d): (n,), float64. Stable (log-sum-exp),
+    differentiable in x."""
+    _mixture(mixture)
+    x = checks.as_samples("x", x)
+    checks.same_feature_shape("x", x, "mixture.means", mixture.means)
     d = mixture.means.shape[1]
     sq = np.sum((x[:, None, :] - mixture.means[None]) ** 2, axis=2)          # (n, K)
     log_comp = (-0.5 * sq / mixture.variances - 0.5 * d * np.log(2 * np.pi * mixture.variances)
@@ -148,8 +176,9 @@ def mixture_log_density(x, mixture):
 
 
 def sample_mixture(mixture, n, rng):
-    """n samples (n, d) and their component labels (n,)."""
-    rng = onp.random.default_rng(rng)
+    """n samples (n, d) and their component labels (n,); rng: a Generator or a seed >= 0."""
+    _mixture(mixture)
+    rng = checks.rng("rng", rng)
     n = checks.positive_int("n", n)
     k = rng.choice(len(mixture.weights), size=n, p=mixture.weights)
     x = mixture.means[k] + onp.sqrt(mixture.variances[k])[:, None] * rng.standard_normal(

@@ -25,9 +25,9 @@ def init_mlp(sizes, rng, init="truncated_normal", scale=0.1):
 
     init: 'truncated_normal' (the paper's: N(0, scale^2) cut at 2 scale, biases 0),
           'normal' (N(0, scale^2), biases 0) or 'glorot' (uniform +-sqrt(6/(fan_in+fan_out)),
-          scale ignored, biases 0). rng: a numpy Generator or an int seed.
+          scale ignored, biases 0). rng: a numpy Generator or an int seed >= 0.
     """
-    rng = onp.random.default_rng(rng)
+    rng = checks.rng("rng", rng)
     sizes = [checks.positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
     if len(sizes) < 2:
         raise ValueError(f"sizes: need at least (d_in, d_out), got {sizes}")
@@ -53,8 +53,14 @@ def init_mlp(sizes, rng, init="truncated_normal", scale=0.1):
 
 def check_layers(params, d_in):
     """params must be a non-empty list of (W, b), W (fan_in, fan_out), b (fan_out,), chaining
-    from d_in inputs (the flattened size of one sample)."""
-    params = getval(params)  # under autograd a list of parameters is a boxed sequence
+    from d_in inputs (the flattened size of one sample). Returns params with every array
+    finite and float64 (see checks.float64_params)."""
+    params = checks.float64_params(params)
+    _check_layer_shapes(getval(params), d_in)  # under autograd params is a boxed sequence
+    return params
+
+
+def _check_layer_shapes(params, d_in):
     if not isinstance(params, (list, tuple)) or len(params) == 0:
         raise TypeError("params: expected a non-empty list of (W, b) pairs")
     fan_in = d_in
@@ -71,12 +77,14 @@ def check_layers(params, d_in):
 
 def mlp_outputs(params, x, activation="tanh"):
     """Forward pass x (n, ...) -> (n, d_out); hidden layers use `activation`, the last is linear.
-    Inputs with several axes per sample are flattened (row-major) to (n, prod(...))."""
+    Inputs with several axes per sample are flattened (row-major) to (n, prod(...)).
+    Integer, float32 or nested-list params and x are cast to float64."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation: unknown {activation!r}; valid: {', '.join(ACTIVATIONS)}")
     act = ACTIVATIONS[activation]
+    x = checks.as_samples("x", x)
     h = np.reshape(x, (np.shape(x)[0], -1))
-    check_layers(params, np.shape(h)[1])
+    params = check_layers(params, np.shape(h)[1])
     for W, b in params[:-1]:
         h = act(np.dot(h, W) + b)
     W, b = params[-1]
@@ -102,19 +110,27 @@ def logits_and_input_gradients(critic, params, x):
     A critic function that carries an attribute `logits_and_input_gradients(params, x)`
     returning (v, g) computes them itself (refgan.fused.explicit_mlp writes the MLP's input
     gradient out, so a penalty's parameter gradient is first order); otherwise this nested
-    autograd path, the reference, is used."""
+    autograd path, the reference, is used.
+
+    params and x are cast to float64 (checks.float64_params, checks.as_samples); a NaN or
+    inf in v or g is a FloatingPointError, never a silent NaN further on."""
+    params, x = checks.float64_params(params), checks.as_samples("x", x)
     n = np.shape(x)[0]
     explicit = getattr(critic, "logits_and_input_gradients", None)
     if explicit is not None:
         v, g = explicit(params, x)
-        checks.per_sample("critic.logits_and_input_gradients(params, x)[0]", v, n)
+        name = "critic.logits_and_input_gradients(params, x)"
+        checks.per_sample(f"{name}[0]", v, n)
         if np.shape(g) != np.shape(x):
-            raise ValueError(f"critic.logits_and_input_gradients(params, x)[1]: expected the "
+            raise ValueError(f"{name}[1]: expected the "
                              f"shape of x {np.shape(x)}, got {np.shape(g)}")
-        return v, g
-    vjp, v = make_vjp(lambda x_: critic(params, x_))(x)
-    checks.per_sample("critic(params, x)", v, n)
-    return v, vjp(np.ones(n))
+    else:
+        name = "critic(params, x)"
+        vjp, v = make_vjp(lambda x_: critic(params, x_))(x)
+        checks.per_sample(name, v, n)
+        g = vjp(np.ones(n))
+    return (checks.finite_values(f"{name}: the logits", v),
+            checks.finite_values(f"{name}: the input gradients", g))
 
 
 def squared_norms(g):

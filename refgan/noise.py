@@ -24,7 +24,7 @@ MAX_QUADRATURE_DIM = 3
 
 def _noise_draws(shape, n_draws, seed, antithetic):
     """xi of shape (n_draws, *shape); with antithetic=True the second half is minus the first."""
-    rng = onp.random.default_rng(seed)
+    rng = checks.rng("seed", seed)
     if antithetic:
         if n_draws % 2:
             raise ValueError(f"n_draws: must be even with antithetic pairs, got {n_draws}")
@@ -36,8 +36,9 @@ def _noise_draws(shape, n_draws, seed, antithetic):
 def noise_expectation_mc(h, x, gamma, n_draws=1000, seed=0, antithetic=True):
     """Monte Carlo E_xi[h(x_i + sqrt(gamma) xi)] for each sample: shape (n,).
 
-    h maps a batch (k, ...) to (k,) without mixing samples. The same `seed` gives the same
-    noise for any gamma (common random numbers), so differences over gamma are smooth."""
+    h maps a batch (k, ...) to (k,) without mixing samples. The same `seed` (an integer >= 0
+    or a numpy Generator) gives the same noise for any gamma (common random numbers), so
+    differences over gamma are smooth. x is cast to float64."""
     x = checks.as_samples("x", x)
     gamma = checks.nonnegative("gamma", gamma)
     n_draws = checks.positive_int("n_draws", n_draws)
@@ -79,8 +80,13 @@ def noised_f_gan_objective(divergence, critic, params, x_real, x_fake, gamma,
                            method="gh", **options):
     """F(P_gamma, Q_gamma; psi) = mean_P E_xi g_f(v(x + s xi)) - mean_Q E_xi f*(g_f(v(x + s xi))),
     s = sqrt(gamma), computed by sampling ('mc', options n_draws, seed, antithetic) or
-    quadrature ('gh', option n_nodes). The 'gan' row gives the standard GAN objective."""
+    quadrature ('gh', option n_nodes). The 'gan' row gives the standard GAN objective.
+    params and samples of another real dtype are cast to float64."""
     div = get_divergence(divergence)
+    x_real, x_fake = checks.as_samples("x_real", x_real), checks.as_samples("x_fake", x_fake)
+    checks.same_feature_shape("x_real", x_real, "x_fake", x_fake)
+    gamma = checks.nonnegative("gamma", gamma)
+    params = checks.float64_params(params)
     expect = {"mc": noise_expectation_mc, "gh": noise_expectation_gh}.get(method)
     if expect is None:
         raise ValueError(f"method: unknown {method!r}; valid: mc, gh")

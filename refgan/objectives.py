@@ -4,6 +4,7 @@
     standard GAN  F = E_P[log sigmoid(v)] + E_Q[log(1 - sigmoid(v))]     (= the 'gan' row)
 
 Expectations are means over the samples given. All logs of sigmoids are softplus forms.
+Logits of another real dtype (integers, float32) are cast to float64.
 """
 import autograd.numpy as np
 
@@ -36,9 +37,10 @@ def gan_discriminator_loss(v_real, v_fake):
 def gan_generator_loss(v_fake, saturating=True):
     """The generator's loss on its samples' logits (m,):
     saturating (minimax)  mean_Q log(1 - D) = -mean softplus(v)
-    non-saturating        -mean_Q log D     =  mean softplus(-v)."""
+    non-saturating        -mean_Q log D     =  mean softplus(-v).
+    saturating must be True or False."""
     v_fake = _logits("v_fake", v_fake)
-    if saturating:
+    if checks.boolean("saturating", saturating):
         return -np.mean(softplus(v_fake))
     return np.mean(softplus(-v_fake))
 

@@ -10,11 +10,18 @@ Gradients are of the LOGIT v with respect to the INPUT x, one norm per sample ov
 non-batch axes. The critic minimises  -F + (gamma/2) Omega  (gamma is the noise variance).
 Everything is autograd-traceable: `autograd.grad` of these with respect to `params`
 differentiates through the input gradient (the second-order part is kept).
+
+Inputs: params and samples of any real dtype (integers, float32, nested lists) are cast to
+float64; NaN or inf in them is an error naming the argument. Outputs: a non-finite logit,
+input gradient, penalty term or loss raises FloatingPointError naming it (a logit of -1000
+makes reverse_kl's F = -inf, for instance), so a loss is never inf or NaN; the *_and_grad
+functions also raise when the parameter gradient holds NaN or inf.
 """
 import autograd.numpy as np
 from autograd import value_and_grad
 
 from . import checks
+from .checks import float64_params
 from .divergences import get_divergence, sigmoid
 from .nets import logits_and_input_gradients, squared_norms
 from .objectives import f_gan_objective, gan_discriminator_loss
@@ -45,17 +52,30 @@ def omega_f_terms(divergence, critic, params, x_fake):
 def _omega_f_terms_and_logits(div, critic, params, x_fake):
     """(terms, v_fake): the logits come with the input gradients."""
     v, g = logits_and_input_gradients(critic, params, x_fake)
+    return _omega_f_terms_from(div, v, g), v
+
+
+def _omega_f_terms_from(div, v, g):
     # w_f(v) overflows at huge logits for kl, hellinger, neyman: inf * 0 would be a silent NaN
-    terms = checks.finite_values(f"Omega_f terms ({div.name})",
-                                 div.penalty_weight(v) * squared_norms(g))
-    return terms, v
+    return checks.finite_values(f"Omega_f terms ({div.name})",
+                                div.penalty_weight(v) * squared_norms(g))
+
+
+def _logits(critic, params, x):
+    """critic(params, x), checked: shape (n,) and finite."""
+    v = checks.per_sample("critic(params, x)", critic(params, x), np.shape(x)[0])
+    return checks.finite_values("critic(params, x): the logits", v)
+
+
+def _finite_loss(div_name, loss):
+    return checks.finite_values(f"critic loss ({div_name})", loss)
 
 
 def omega_js_terms(critic, params, x_real, x_fake):
     """Per-sample terms ((1 - D_i)^2 |grad v_i|^2 on P's samples (n,),
     D_j^2 |grad v_j|^2 on Q's samples (m,)). 1 - sigmoid(v) is written sigmoid(-v)."""
     x_real, x_fake = _pair(x_real, x_fake)
-    return _omega_js_terms_and_logits(critic, params, x_real, x_fake)[:2]
+    return _omega_js_terms_and_logits(critic, float64_params(params), x_real, x_fake)[:2]
 
 
 def _omega_js_terms_and_logits(critic, params, x_real, x_fake):
@@ -103,29 +123,55 @@ def gan_critic_loss(critic, params, x_real, x_fake, gamma):
         -E_P log D - E_Q log(1 - D) + (gamma/2) Omega_JS(P, Q; v).  A scalar."""
     gamma = _gamma(gamma)
     x_real, x_fake = _pair(x_real, x_fake)
+    params = float64_params(params)
     if gamma == 0.0:
-        return gan_discriminator_loss(critic(params, x_real), critic(params, x_fake))
+        return _finite_loss("gan", gan_discriminator_loss(_logits(critic, params, x_real),
+                                                          _logits(critic, params, x_fake)))
     # The penalty's pass gives the logits too: evaluate the critic once per batch, not twice.
     real, fake, v_r, v_f = _omega_js_terms_and_logits(critic, params, x_real, x_fake)
-    return gan_discriminator_loss(v_r, v_f) + 0.5 * gamma * (np.mean(real) + np.mean(fake))
+    return _finite_loss("gan", gan_discriminator_loss(v_r, v_f)
+                        + 0.5 * gamma * (np.mean(real) + np.mean(fake)))
 
 
 def f_gan_critic_loss(divergence, critic, params, x_real, x_fake, gamma):
     """f-GAN critic loss with the analytic instance-noise penalty:
-        -F(P, Q; g_f(v)) + (gamma/2) Omega_f(Q; g_f(v)).  A scalar."""
+        -F(P, Q; g_f(v)) + (gamma/2) Omega_f(Q; g_f(v)).  A scalar.
+    -F is checked before the penalty, so an overflowing F (kl at v = 1000) raises the same
+    FloatingPointError, naming the loss and the divergence, for every gamma."""
+    div = get_divergence(divergence)
     gamma = _gamma(gamma)
     x_real, x_fake = _pair(x_real, x_fake)
+    params = float64_params(params)
+    v_r = _logits(critic, params, x_real)
     if gamma == 0.0:
-        return -f_gan_objective(divergence, critic(params, x_real), critic(params, x_fake))
+        return _finite_loss(div.name, -f_gan_objective(div, v_r, _logits(critic, params, x_fake)))
     # The penalty's pass gives the fake logits too: one critic evaluation per batch.
-    terms, v_f = _omega_f_terms_and_logits(get_divergence(divergence), critic, params, x_fake)
-    return -f_gan_objective(divergence, critic(params, x_real), v_f) + 0.5 * gamma * np.mean(terms)
+    v_f, g_f = logits_and_input_gradients(critic, params, x_fake)
+    minus_f = _finite_loss(div.name, -f_gan_objective(div, v_r, v_f))
+    penalty = np.mean(_omega_f_terms_from(div, v_f, g_f))
+    return _finite_loss(div.name, minus_f + 0.5 * gamma * penalty)
 
 
 # Value and gradient with respect to params (argument 1, 2), through the nested gradients.
-gan_critic_loss_and_grad = value_and_grad(gan_critic_loss, 1)
-gan_critic_loss_and_grad.__doc__ = ("(loss, d loss / d params) of gan_critic_loss; "
-                                    "the gradient has the structure of params.")
-f_gan_critic_loss_and_grad = value_and_grad(f_gan_critic_loss, 2)
-f_gan_critic_loss_and_grad.__doc__ = ("(loss, d loss / d params) of f_gan_critic_loss; "
-                                      "the gradient has the structure of params.")
+_gan_value_and_grad = value_and_grad(gan_critic_loss, 1)
+_f_gan_value_and_grad = value_and_grad(f_gan_critic_loss, 2)
+
+
+def gan_critic_loss_and_grad(critic, params, x_real, x_fake, gamma):
+    """(loss, d loss / d params) of gan_critic_loss; the gradient has the structure of params
+    and is float64 (params are cast before autograd sees them). A NaN or inf in the gradient
+    is a FloatingPointError."""
+    loss, grads = _gan_value_and_grad(critic, float64_params(params), x_real, x_fake, gamma)
+    checks.finite_tree("gradient of the critic loss (gan)", grads)
+    return loss, grads
+
+
+def f_gan_critic_loss_and_grad(divergence, critic, params, x_real, x_fake, gamma):
+    """(loss, d loss / d params) of f_gan_critic_loss; the gradient has the structure of
+    params and is float64. A NaN or inf in the gradient is a FloatingPointError (a finite loss
+    can still have an overflowing gradient, e.g. reverse_kl's e^-v x at v = -709)."""
+    div = get_divergence(divergence)
+    loss, grads = _f_gan_value_and_grad(div, critic, float64_params(params), x_real, x_fake,
+                                        gamma)
+    checks.finite_tree(f"gradient of the critic loss ({div.name})", grads)
+    return loss, grads

@@ -250,7 +250,57 @@ def test_convolution_matches_moments_of_noisy_samples():
     (lambda: G.gaussian_mixture([0.5, 0.6], [[0.0], [1.0]], [1.0, 1.0]), "weights"),
     (lambda: G.gaussian_mixture([0.5, 0.5], [[0.0], [1.0]], [1.0, 0.0]), "variances"),
     (lambda: G.convolve(G.gaussian_mixture([1.0], [[0.0]], [1.0]), -1.0), "gamma"),
+    (lambda: G.log_density(onp.zeros(3), [0.0], 1.0), r"x: expected an array of shape \(n, d\)"),
+    (lambda: G.log_density(onp.zeros((3, 1)), [0.0], 0.0), r"var: expected a finite number > 0"),
+    (lambda: G.log_density(onp.zeros((3, 1)), [0.0], -1.0), r"var: expected a finite number"),
+    (lambda: G.log_density(onp.zeros((3, 2)), [0.0, 1.0, 2.0], 1.0),
+     r"x has samples of shape \(2,\) but mean has \(3,\)"),
+    (lambda: G.log_density(onp.array([[onp.nan]]), [0.0], 1.0), r"x: contains 1 NaN"),
+    (lambda: G.mixture_log_density(onp.zeros(3), MIX), r"x: expected an array of shape"),
+    (lambda: G.mixture_log_density(onp.zeros((3, 3)), MIX),
+     r"x has samples of shape \(3,\) but mixture.means has \(2,\)"),
+    (lambda: G.mixture_log_density(onp.array([[0.0, onp.nan]]), MIX), r"x: contains 1 NaN"),
+    (lambda: G.gaussian_mixture([0.5, 0.5], [[0.0], [1.0]], [1.0, 1.0, 1.0]),
+     r"variances: expected one per component \(2\)"),
+    (lambda: G.overlap_integral(onp.nan, [0.0], 1.0, [0.0], 1.0), r"a: expected a finite"),
+    (lambda: G.alpha_divergence(onp.inf, [0.0], 1.0, [0.0], 1.0), r"a: expected a finite"),
 ])
 def test_bad_gaussian_arguments_raise_clear_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+MIX = G.gaussian_mixture([0.25, 0.75], [[0.0, 1.0], [2.0, -1.0]], [0.5, 2.0])
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: G.overlap_integral("0.5", [0.0], 1.0, [0.0], 1.0), r"a: expected a real number"),
+    (lambda: G.overlap_integral(True, [0.0], 1.0, [0.0], 1.0), r"a: expected a real number"),
+    (lambda: G.convolve((onp.ones(1), onp.zeros((1, 1)), onp.ones(1)), 0.1),
+     r"mixture: expected a GaussianMixture"),
+    (lambda: G.mixture_log_density(onp.zeros((2, 2)), "mix"), r"mixture: expected a Gauss"),
+    (lambda: G.kl_divergence([0.0], "1", [0.0], 1.0), r"P variance: expected a real number"),
+])
+def test_wrongly_typed_gaussian_arguments_raise_type_errors(call, match):
+    with pytest.raises(TypeError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("spelling, row", [("KL", "kl"), ("reverse-kl", "reverse_kl"),
+                                           (" Hellinger", "hellinger")])
+def test_closed_forms_accept_the_spellings_of_get_divergence(spelling, row):
+    args = ([0.0, 0.5], 1.0, [0.3, 0.0], 1.5, 0.1)
+    assert G.closed_form_divergence(spelling, *args) == G.CLOSED_FORMS[row](*args)
+    assert G.closed_form_divergence(get_divergence(row), *args) == G.CLOSED_FORMS[row](*args)
+
+
+def test_float32_and_integer_samples_give_float64_densities():
+    """The same points as float64 (exact conversions), so the same values to rel 1e-15."""
+    x = onp.array([[0.5, -1.25], [2.0, 0.0]])
+    for cast in (x.astype(onp.float32), onp.array([[1, -2], [2, 0]])):
+        for got, want in ((G.log_density(cast, [0.0, 1.0], 0.5),
+                           hand_log_density(cast.astype(float), onp.array([0.0, 1.0]), 0.5)),
+                          (G.mixture_log_density(cast, MIX),
+                           G.mixture_log_density(cast.astype(float), MIX))):
+            assert got.dtype == onp.float64
+            onp.testing.assert_allclose(got, want, rtol=1e-15)
