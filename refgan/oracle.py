@@ -38,7 +38,7 @@ Hypothesis runs derandomized by default (the same examples every run, in pytest 
 script); seed=N draws a different, reproducible set to explore further.
 """
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict
 
 import numpy as onp
 
@@ -109,13 +109,23 @@ def _copy(inputs):
             "x_fake": onp.array(inputs["x_fake"], dtype=onp.float64)}
 
 
+def _as_array(name, value):
+    """float64 array of an output, or a TypeError naming it (a torch tensor that requires
+    grad, a string, ...)."""
+    try:
+        return onp.asarray(value, dtype=onp.float64)
+    except Exception:  # noqa: BLE001 - torch raises RuntimeError, others TypeError/ValueError
+        raise TypeError(f"fn returned {name} of type {type(value).__name__}; expected an "
+                        "array of real numbers (a torch tensor: .detach().cpu().numpy())"
+                        ) from None
+
+
 def _as_gradient(name, value):
     if not isinstance(value, (list, tuple)) or not all(
             isinstance(layer, (list, tuple)) and len(layer) == 2 for layer in value):
         raise TypeError(f"fn returned {name} of type {type(value).__name__}; expected a list "
                         "of (dW, db) pairs shaped like params")
-    return [(onp.asarray(dW, dtype=onp.float64), onp.asarray(db, dtype=onp.float64))
-            for dW, db in value]
+    return [(_as_array(name, dW), _as_array(name, db)) for dW, db in value]
 
 
 def read_outputs(outputs):
@@ -136,11 +146,7 @@ def read_outputs(outputs):
         if key in GRADIENT_FIELDS:
             read[key] = _as_gradient(key, outputs[key])
             continue
-        try:
-            read[key] = onp.asarray(outputs[key], dtype=onp.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"fn returned {key} of type {type(outputs[key]).__name__}; "
-                            "expected an array of real numbers") from None
+        read[key] = _as_array(key, outputs[key])
     return read
 
 
@@ -170,7 +176,8 @@ class PenaltyMismatch(AssertionError):
     """An implementation disagrees with refgan. Attributes: kind, inputs (the minimal case),
     expected, observed, errors ({field: scaled error}), failed (the fields over tolerance),
     diagnosis ([(fault name, description)], [] when no known fault fits), raised (the
-    exception text when fn raised instead of returning)."""
+    exception text when fn raised instead of returning), minimal_only ([(fault name,
+    description)] that fit the minimal case but not fn's numbers on larger probe cases)."""
 
     def __init__(self, message, **details):
         super().__init__(message)
@@ -269,9 +276,9 @@ def check_penalty(fn, kind="js", rtol=RTOL, atol=None, max_examples=50, seed=Non
     try:
         first = fn(**_copy(_first_case()))
     except Exception:  # noqa: BLE001 - hypothesis will find and shrink the failing input
-        first = None
-    if first is not None:
-        read_outputs(first)  # protocol errors surface here, at once and unshrunk
+        pass
+    else:
+        read_outputs(first)  # protocol errors (None included) surface here, at once
     strategy = penalty_inputs() if strategy is None else strategy
     seen = {"examples": 0, "max": {}}
 
@@ -319,25 +326,30 @@ def _probe_cases():
 
 
 def _diagnose(kind, failure, rtol, atol, fn):
-    """Known faults that reproduce fn's numbers on the failing case; when several do, keep
-    those that also reproduce them on the probe cases where fn fails."""
+    """(faults, minimal_only): the known faults that reproduce fn's numbers on the failing
+    case and on every probe case where fn fails too, and those that reproduce them on the
+    failing case alone. A minimal case is small enough for two faults (or a fault and an
+    unknown mistake) to give the same numbers; the probes are not."""
     from . import faults  # diagnosis only: the correct path never imports faults
     if failure.observed is None:
-        return []
-    names = faults.diagnose(kind, failure.inputs, failure.observed, rtol, atol,
+        return [], []
+    found = faults.diagnose(kind, failure.inputs, failure.observed, rtol, atol,
                             reference=failure.expected, scales=failure.scales)
-    if len(names) <= 1 or fn is None:
-        return names
+    names = list(found)
+    if not names or fn is None:
+        return names, []
     for probe in _probe_cases():
         try:
             observed = _call(fn, probe)
-        except Exception:  # noqa: BLE001 - the probe only refines; the failure is reported
+        except Exception:  # noqa: BLE001 - the probe only checks; the failure is reported
             continue
-        narrowed = [d for d in faults.diagnose(kind, probe, observed, rtol, atol)
-                    if d in names]
-        if narrowed:
-            names = narrowed
-    return names
+        expected, _, failed, scales = _compare(kind, probe, observed, rtol, atol)
+        if not failed:
+            continue  # fn agrees with refgan here: no evidence either way
+        fits = faults.diagnose(kind, probe, observed, rtol, atol, reference=expected,
+                               scales=scales)
+        names = [d for d in names if d in fits]
+    return names, [d for d in found if d not in names]
 
 
 def _literal(value):
@@ -370,7 +382,7 @@ def _raise_mismatch(kind, failure, rtol, atol, fn, shrunk):
             f"(rtol={rtol:g}, atol={atol:g}).")
     where = ("Minimal failing case (shrunk by hypothesis):" if shrunk else "Failing case:")
     lines = [head, where, _inputs_text(failure.inputs)]
-    diagnosis = _diagnose(kind, failure, rtol, atol, fn)
+    diagnosis, minimal_only = _diagnose(kind, failure, rtol, atol, fn)
     failed = []
     if failure.raised is not None:
         lines.append(f"fn raised {failure.raised}")
@@ -394,8 +406,12 @@ def _raise_mismatch(kind, failure, rtol, atol, fn, shrunk):
             lines += [f"  - {name}: {description}" for name, description in diagnosis]
         else:
             lines.append("Diagnosis: no known fault of refgan.faults reproduces these numbers.")
+        if minimal_only:
+            lines.append("  (" + ", ".join(name for name, _ in minimal_only) + " reproduce(s) "
+                         "this small case but not fn's numbers on larger probe cases where fn "
+                         "also differs: a coincidence of the small case, not the fault.)")
     lines.append(f"Reference: refgan.conformance.compute_case({kind!r}, inputs)")
     raise PenaltyMismatch("\n".join(lines), kind=kind, inputs=failure.inputs,
                           expected=failure.expected, observed=failure.observed,
                           errors=failure.errors, failed=failed, diagnosis=diagnosis,
-                          raised=failure.raised) from None
+                          minimal_only=minimal_only, raised=failure.raised) from None

@@ -227,11 +227,22 @@ def test_the_strategy_reaches_the_edge_cases():
     ({"logits_real": [0.0]}, ValueError, "at least one of 'penalty' and 'loss'"),
     ({"penalty": 1.0, "penalty_grad": np.zeros(3)}, TypeError, "penalty_grad of type"),
     ({"loss": "abc"}, TypeError, "loss of type str"),
+    (None, TypeError, "must return a dict of outputs, got NoneType"),
+    ({"loss": 1.0, "loss_grad": [(np.zeros((3, 1)), "x")]}, TypeError, "loss_grad of type"),
 ])
 def test_protocol_errors_are_raised_at_once_and_named(returned, error, words):
     with pytest.raises(error) as info:
         oracle.check_penalty(lambda **inputs: returned, kind="js")
     assert words in str(info.value)
+
+
+def test_a_torch_tensor_that_requires_grad_is_a_protocol_error():
+    torch = pytest.importorskip("torch")
+    returned = {"penalty": torch.ones((), dtype=torch.float64, requires_grad=True) * 2}
+    with pytest.raises(TypeError) as info:
+        oracle.check_penalty(lambda **inputs: returned, kind="js")
+    assert "penalty of type Tensor" in str(info.value)
+    assert ".detach()" in str(info.value)  # says how to convert it
 
 
 @pytest.mark.parametrize("options, words", [

@@ -86,6 +86,19 @@ def critic_loss_r1_pooled(critic, x_real, x_fake, gamma, penalty="r1"):
     return loss, reg, (v_real, g_real, v_fake, g_fake)
 
 
+def critic_loss_other_batch_weights(critic, x_real, x_fake, gamma, penalty="js"):
+    """Wrong, and no known fault: Omega_JS weighted by the other batch's mean logit,
+    sigmoid(-mean v_fake)^2 on P and sigmoid(mean v_real)^2 on Q. On a one-sample linear
+    case it equals js_weights_swapped; on larger cases it does not."""
+    v_real, g_real = torch_penalties.logits_and_input_gradients(critic, x_real)
+    v_fake, g_fake = torch_penalties.logits_and_input_gradients(critic, x_fake)
+    sq = torch_penalties.squared_norms
+    reg = ((torch.sigmoid(-v_fake.mean()) ** 2 * sq(g_real)).mean()
+           + (torch.sigmoid(v_real.mean()) ** 2 * sq(g_fake)).mean())
+    loss = torch_penalties.discriminator_loss(v_real, v_fake) + 0.5 * gamma * reg
+    return loss, reg, (v_real, g_real, v_fake, g_fake)
+
+
 BROKEN = {  # name: (kind, critic_loss, the fault refgan must name)
     "create_graph=False": ("js", critic_loss_without_create_graph, "second_order_missing"),
     "g.norm() ** 2": ("r1", critic_loss_batch_norm, "batch_norm"),
@@ -147,6 +160,17 @@ def test_shrinking_keeps_a_real_difference(kind, critic_loss):
     if critic_loss is critic_loss_gamma_squared:  # differs from gamma / 2 unless gamma is 0, 1
         assert info.value.inputs["gamma"] not in (0.0, 1.0)
         assert info.value.failed == ["loss", "loss_grad"]
+
+
+def test_a_fault_that_fits_only_the_minimal_case_is_not_named():
+    fn = verify_torch.torch_implementation("js", critic_loss=critic_loss_other_batch_weights)
+    with pytest.raises(oracle.PenaltyMismatch) as info:
+        oracle.check_penalty(fn, kind="js", max_examples=25)
+    # the shrunk case is one sample per batch, where swapped weights give the same numbers;
+    # the probe cases (several samples) tell them apart, so nothing is named
+    assert info.value.diagnosis == [], str(info.value)
+    assert [name for name, _ in info.value.minimal_only] == ["js_weights_swapped"]
+    assert "no known fault" in str(info.value) and "coincidence" in str(info.value)
 
 
 def test_float32_torch_needs_a_float32_tolerance():
