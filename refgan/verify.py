@@ -24,6 +24,7 @@ import numpy as onp
 from .conformance import (FLOOR, FORMAT, GRADIENT_FIELDS, OUTPUT_FIELDS, RTOL, SCALAR_FIELDS,
                           VECTORS_FILE, VERSION, check_kind, field_floors, output_scales,
                           scaled_error)
+from .nets import ACTIVATIONS
 
 RESULTS_FORMAT = "refgan-results"
 REQUIRED_FIELDS = SCALAR_FIELDS + GRADIENT_FIELDS
@@ -37,6 +38,8 @@ class MalformedFile(ValueError):
 # -- reading --------------------------------------------------------------------------------
 
 def _read_json(path, what):
+    if os.path.isdir(path) and what == "results":
+        raise MalformedFile(f"results {path}: is a directory; expected the RESULTS JSON file")
     if os.path.isdir(path):
         for candidate in (os.path.join(path, VECTORS_FILE),
                           os.path.join(path, f"v{VERSION}", VECTORS_FILE)):
@@ -60,7 +63,8 @@ def _check_header(data, path, what, expected_format):
     if data.get("format") != expected_format:
         raise MalformedFile(f"{what} {path}: field 'format' must be {expected_format!r}, "
                             f"got {data.get('format')!r}")
-    if data.get("version") != VERSION:
+    version = data.get("version")
+    if isinstance(version, bool) or version != VERSION:
         raise MalformedFile(f"{what} {path}: field 'version' is {data.get('version')!r}; this "
                             f"refgan reads version {VERSION}")
 
@@ -106,31 +110,54 @@ def load_vectors(path):
     """The conformance set: {case name: {"kind", "inputs", "expected"}} with float64 arrays."""
     data = _read_json(path, "vectors")
     _check_header(data, path, "vectors", FORMAT)
+    records = data.get("cases")
+    if not isinstance(records, list):
+        raise MalformedFile(f"vectors {path}: field 'cases' must be a list of cases, got "
+                            f"{type(records).__name__}")
     cases = {}
-    for i, record in enumerate(data.get("cases", [])):
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise MalformedFile(f"vectors {path}: case {i}: expected an object, got "
+                                f"{type(record).__name__}")
+        name = record.get("name")
+        if not isinstance(name, str):
+            raise MalformedFile(f"vectors {path}: case {i}: field 'name' must be a string")
+        where = f"vectors {path}: case {name!r}"
         try:
-            name = record["name"]
-            cases[name] = _vector_case(name, record)
-        except (KeyError, TypeError) as exc:
-            raise MalformedFile(f"vectors {path}: case {i}: missing or malformed {exc}") from None
+            cases[name] = _vector_case(name, record, where)
+        except KeyError as exc:
+            raise MalformedFile(f"{where}: missing field {exc}") from None
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, MalformedFile):
+                raise
+            raise MalformedFile(f"{where}: {exc}") from None
     if not cases:
         raise MalformedFile(f"vectors {path}: holds no cases")
     return cases
 
 
-def _vector_case(name, record):
+def _vector_case(name, record, where):
+    """One case of the vectors; a bad value raises MalformedFile, a missing key KeyError."""
+    kind = check_kind(record["kind"])
     raw = record["inputs"]
-    inputs = {"activation": raw["activation"], "gamma": float(raw["gamma"]),
-              "params": _layers(raw["params"], f"vectors: case {name!r}: params"),
-              "x_real": _number_array(raw["x_real"], f"vectors: case {name!r}: x_real"),
-              "x_fake": _number_array(raw["x_fake"], f"vectors: case {name!r}: x_fake")}
-    expected = {k: _quantity(k, record["expected"][k], f"vectors: case {name!r}: {k}")
+    if not isinstance(raw, dict) or not isinstance(record["expected"], dict):
+        raise MalformedFile(f"{where}: fields 'inputs' and 'expected' must be objects")
+    gamma = raw["gamma"]
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma >= 0:
+        raise MalformedFile(f"{where}: gamma: expected a number >= 0, got {gamma!r}")
+    if raw["activation"] not in ACTIVATIONS:
+        raise MalformedFile(f"{where}: activation: unknown {raw['activation']!r}; valid: "
+                            f"{', '.join(ACTIVATIONS)}")
+    inputs = {"activation": raw["activation"], "gamma": float(gamma),
+              "params": _layers(raw["params"], f"{where}: params"),
+              "x_real": _number_array(raw["x_real"], f"{where}: x_real"),
+              "x_fake": _number_array(raw["x_fake"], f"{where}: x_fake")}
+    expected = {k: _quantity(k, record["expected"][k], f"{where}: {k}")
                 for k in OUTPUT_FIELDS}
     scale = record.get("scale")  # absent: derived from the inputs when the case is compared
     if scale is not None:
-        scale = {k: _scale(scale, k, f"vectors: case {name!r}: scale") for k in OUTPUT_FIELDS}
-    return {"kind": check_kind(record["kind"]), "inputs": inputs, "expected": expected,
-            "scale": scale}
+        scale = {k: _scale(scale, k, f"{where}: scale") for k in OUTPUT_FIELDS}
+    return {"kind": kind, "inputs": inputs, "expected": expected, "scale": scale}
 
 
 def _scale(scale, k, where):
@@ -299,8 +326,18 @@ def print_report(report, out=None, only_failures=False, rtol=RTOL):
     ranked = report.ranked_faults()
     if ranked:
         name, description, count = ranked[0]
+        if 2 * count <= len(failing):  # a minority: as likely a coincidence as the cause
+            print(f"\nNo known fault explains most failing cases; the best, {description} "
+                  f"[{name}], fits only {count} of {len(failing)} failing case(s): "
+                  f"{', '.join(_fitted(report, name)[:6])}.", file=out)
+            return
         print(f"\nMost likely: {description} [{name}], fits {count} of {len(failing)} failing "
               "case(s).", file=out)
+
+
+def _fitted(report, fault):
+    return [case for case in report.failing_cases
+            if fault in [n for n, _ in report.diagnoses.get(case, [])]]
 
 
 def verify(vectors_path, results_path, rtol=RTOL, floor=FLOOR, kinds=None, out=None,

@@ -60,6 +60,24 @@ def test_a_loss_that_is_zero_by_cancellation_passes_with_rounding(tmp_path):
     assert "no known fault matches" in text
 
 
+def test_a_fault_that_fits_a_minority_of_cases_is_not_called_most_likely(tmp_path):
+    # gamma^2 / 2 where gamma / 2 belongs: loss + (gamma^2 - gamma) / 2 * penalty, and its
+    # gradient likewise. It matches gamma_not_halved (gamma * penalty) only where gamma = 2
+    # (js/mlp_3d_softplus), and the reference where gamma = 1 (none here).
+    results = reference_results()
+    for name, case in vectors().items():
+        if case["kind"] != "js":
+            continue
+        e, c = case["expected"], (case["inputs"]["gamma"] ** 2 - case["inputs"]["gamma"]) / 2
+        results[name] = dict(e, loss=e["loss"] + c * e["penalty"],
+                             loss_grad=[(lW + c * pW, lb + c * pb) for (lW, lb), (pW, pb)
+                                        in zip(e["loss_grad"], e["penalty_grad"])])
+    report, text = run_verify(write_results(tmp_path / "results.json", results), kinds=["js"])
+    assert len(report.failing_cases) == 9 and "Most likely" not in text
+    assert ("the best, gamma used where gamma/2 belongs: loss = -F + gamma * penalty "
+            "[gamma_not_halved], fits only 1 of 9 failing case(s): js/mlp_3d_softplus.") in text
+
+
 def test_table_columns(tmp_path):
     path = write_results(tmp_path / "results.json", results_for("gamma_not_halved"))
     report, text = run_verify(path)
@@ -196,6 +214,60 @@ def test_malformed_results_name_the_case_and_field(tmp_path):
     def fmt(d):
         d["format"] = "refgan-conformance"
     assert "field 'format' must be 'refgan-results'" in _malformed(tmp_path, fmt)
+
+
+def _malformed_vectors(tmp_path, edit):
+    with open(VECTORS) as handle:
+        data = json.load(handle)
+    edit(data)
+    path = tmp_path / "vectors.json"
+    path.write_text(json.dumps(data))
+    results = write_results(tmp_path / "results.json", reference_results())
+    with pytest.raises(MalformedFile) as info:
+        verify(str(path), results, out=io.StringIO())
+    assert main(["verify", str(path), results]) == 2  # the CLI's status for a bad file
+    assert str(path) in str(info.value)  # every message names the file
+    return str(info.value)
+
+
+def test_malformed_vectors_name_the_file_case_and_field(tmp_path):
+    def gamma(d):
+        d["cases"][3]["inputs"]["gamma"] = "abc"
+    assert "case 'js/mlp_3d_softplus': gamma: expected a number >= 0, got 'abc'" in \
+        _malformed_vectors(tmp_path, gamma)
+
+    def kind(d):
+        d["cases"][0]["kind"] = "zz"
+    assert "case 'js/linear_1d': kind: unknown 'zz'" in _malformed_vectors(tmp_path, kind)
+
+    def activation(d):
+        d["cases"][0]["inputs"]["activation"] = "sine"
+    assert "case 'js/linear_1d': activation: unknown 'sine'" in \
+        _malformed_vectors(tmp_path, activation)
+
+    def missing(d):
+        del d["cases"][1]["expected"]["loss"]
+    assert "case 'js/linear_3d': missing field 'loss'" in _malformed_vectors(tmp_path, missing)
+
+    def cases_object(d):
+        d["cases"] = {"js/linear_1d": d["cases"][0]}
+    assert "field 'cases' must be a list of cases" in _malformed_vectors(tmp_path, cases_object)
+
+    def case_not_object(d):
+        d["cases"][2] = "js/mlp_2d_tanh"
+    assert "case 2: expected an object" in _malformed_vectors(tmp_path, case_not_object)
+
+    def version_true(d):
+        d["version"] = True  # equal to 1 in Python, but not the number 1
+    assert "field 'version' is True" in _malformed_vectors(tmp_path, version_true)
+
+
+def test_results_argument_that_is_a_directory(tmp_path, capsys):
+    with pytest.raises(MalformedFile, match="is a directory; expected the RESULTS JSON file"):
+        run_verify(str(tmp_path))
+    assert main(["verify", VECTORS, str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "results" in err and "conformance.json" not in err
 
 
 def test_not_json_and_missing_files(tmp_path, capsys):
