@@ -9,6 +9,9 @@ the odd Taylor terms) or by tensor Gauss-Hermite quadrature (exact for polynomia
 
 The heat identity  E[h(x + sqrt(gamma) xi)] = h(x) + (gamma/2) Lap h(x) + O(gamma^2)  links
 these to `laplacian`, the trace of the input Hessian.
+
+h must return one finite value per sample: shape (k,) for a batch of k; anything else is a
+ValueError, a NaN or inf a FloatingPointError.
 """
 import itertools
 
@@ -44,8 +47,7 @@ def noise_expectation_mc(h, x, gamma, n_draws=1000, seed=0, antithetic=True):
     n_draws = checks.positive_int("n_draws", n_draws)
     xi = _noise_draws(onp.shape(x), n_draws, seed, antithetic)
     noisy = (x[None] + onp.sqrt(gamma) * xi).reshape((-1,) + onp.shape(x)[1:])
-    values = h(noisy)
-    checks.per_sample("h(x)", values, noisy.shape[0])
+    values = checks.finite_values("h(x)", checks.per_sample("h(x)", h(noisy), noisy.shape[0]))
     return onp.mean(onp.reshape(values, (n_draws, onp.shape(x)[0])), axis=0)
 
 
@@ -71,8 +73,9 @@ def noise_expectation_gh(h, x, gamma, n_nodes=20):
                          f"sample, got {d}; use noise_expectation_mc")
     nodes, weights = gauss_hermite_rule(d, n_nodes)
     noisy = x.reshape(n, 1, d) + onp.sqrt(gamma) * nodes[None]
-    values = h(noisy.reshape((-1,) + onp.shape(x)[1:]))
-    checks.per_sample("h(x)", values, n * len(weights))
+    values = checks.per_sample("h(x)", h(noisy.reshape((-1,) + onp.shape(x)[1:])),
+                               n * len(weights))
+    checks.finite_values("h(x)", values)
     return onp.reshape(values, (n, len(weights))) @ weights
 
 
@@ -101,6 +104,7 @@ def laplacian(h, x):
     mixing samples. Shape (n,). One second-order pass per input coordinate."""
     x = checks.as_samples("x", x)
     n = np.shape(x)[0]
+    checks.per_sample("h(x)", h(x), n)  # one value per sample, or there is no Lap h(x_i)
     grad_h = elementwise_grad(h)
     flat = lambda a: np.reshape(a, (n, -1))
     total = np.zeros(n)

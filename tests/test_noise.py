@@ -206,3 +206,17 @@ def test_laplacian_of_an_mlp_matches_finite_differences(case):
     # Samples do not interact: each row equals the Laplacian computed on that sample alone.
     alone = onp.concatenate([laplacian(h, x[i:i + 1]) for i in range(len(x))])
     assert laplacian(h, x) == pytest.approx(alone, rel=1e-13, abs=1e-13)
+
+
+def test_a_non_finite_h_or_one_that_mixes_samples_is_an_error():
+    """A NaN from h is a FloatingPointError, not a NaN expectation; an h that returns one
+    number for the batch (or (n, 1)) has no per-sample Laplacian."""
+    nan_h = lambda y: y[:, 0] * onp.nan
+    with pytest.raises(FloatingPointError, match=r"h\(x\): produced 6 non-finite"):
+        noise_expectation_mc(nan_h, onp.ones((3, 1)), 0.1, n_draws=2)
+    with pytest.raises(FloatingPointError, match=r"h\(x\): produced 6 non-finite"):
+        noise_expectation_gh(nan_h, onp.ones((3, 1)), 0.1, n_nodes=2)
+    with pytest.raises(ValueError, match=r"h\(x\): expected shape \(3,\)"):
+        laplacian(lambda y: anp.sum(y ** 2), onp.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"h\(x\): expected shape \(3,\).*squeeze"):
+        laplacian(lambda y: anp.sum(y ** 2, axis=1, keepdims=True), onp.ones((3, 2)))
