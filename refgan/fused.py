@@ -20,7 +20,7 @@ from autograd.extend import defvjp, primitive
 
 from . import checks
 from .divergences import sigmoid
-from .nets import ACTIVATIONS, check_layers
+from .nets import ACTIVATIONS, check_layers, forward
 
 
 @primitive
@@ -72,11 +72,7 @@ def mlp_outputs(params, x, activation="tanh"):
     act, _ = _activation_pair(activation)
     x = checks.as_samples("x", x)
     h = np.reshape(x, (np.shape(x)[0], -1))
-    params = check_layers(params, np.shape(h)[1])
-    for W, b in params[:-1]:
-        h = act(np.dot(h, W) + b)
-    W, b = params[-1]
-    return np.dot(h, W) + b
+    return forward(check_layers(params, np.shape(h)[1]), h, act)
 
 
 def mlp_logits(params, x, activation="tanh"):

@@ -84,7 +84,11 @@ def mlp_outputs(params, x, activation="tanh"):
     act = ACTIVATIONS[activation]
     x = checks.as_samples("x", x)
     h = np.reshape(x, (np.shape(x)[0], -1))
-    params = check_layers(params, np.shape(h)[1])
+    return forward(check_layers(params, np.shape(h)[1]), h, act)
+
+
+def forward(params, h, act):
+    """The layer loop on flattened inputs h (n, d_in): act on every layer but the last."""
     for W, b in params[:-1]:
         h = act(np.dot(h, W) + b)
     W, b = params[-1]

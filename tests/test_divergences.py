@@ -15,24 +15,13 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import refgan
+from naive_table import TABLE
 from refgan import DIVERGENCES, get_divergence
 
 NAMES = list(DIVERGENCES)
 NO_SECOND_DERIVATIVE = "tv: f and f* have kinks, f'' = f*'' = 0, f' is not invertible"
 LOG2 = math.log(2.0)
 
-# The REFERENCE table (section 4), in its naive textbook form, valid at moderate v:
-# name -> (g_f(v), f*(g_f(v))).
-TABLE = {
-    "kl": (lambda v: v, lambda v: np.exp(v - 1.0)),
-    "reverse_kl": (lambda v: -np.exp(-v), lambda v: v - 1.0),
-    "pearson": (lambda v: v, lambda v: v ** 2 / 4.0 + v),
-    "neyman": (lambda v: 1.0 - np.exp(-v), lambda v: 2.0 - 2.0 * np.exp(-v / 2.0)),
-    "hellinger": (lambda v: 1.0 - np.exp(-v), lambda v: np.exp(v) - 1.0),
-    "js": (lambda v: LOG2 - np.log(1.0 + np.exp(-v)), lambda v: np.log(1.0 + np.exp(v)) - LOG2),
-    "gan": (lambda v: -np.log(1.0 + np.exp(-v)), lambda v: np.log(1.0 + np.exp(v))),
-    "tv": (lambda v: np.tanh(v) / 2.0, lambda v: np.tanh(v) / 2.0),
-}
 
 # f*(g_f(v)) at v = -1000, -40, 40, 1000 by hand asymptotics. inf marks a value beyond
 # float64 (kl: e^999, hellinger: e^1000 - 1): it must come out as inf, never NaN.

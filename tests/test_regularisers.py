@@ -16,6 +16,7 @@ from autograd import grad
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from naive_table import TABLE
 from refgan import (DIVERGENCES, f_gan_critic_loss, f_gan_critic_loss_and_grad,
                     gan_critic_loss, gan_critic_loss_and_grad, gradient_norms_squared,
                     logits_and_input_gradients, mlp, omega_f, omega_f_terms, omega_js,
@@ -39,17 +40,6 @@ HAND_WEIGHT = {
     "js": sig,     # e^t = 2 sig(v): f*'' = 2 e^t / (2 - e^t)^2 = sig(v) / sig(-v)^2, g' = sig(-v)
     "gan": sig,    # e^t = sig(v): f*'' = e^t / (1 - e^t)^2 = sig(v) / sig(-v)^2, g' = sig(-v)
     "tv": lambda v: np.zeros_like(v),           # f* = t is linear
-}
-# REFERENCE section 4: g_f(v) and f*(g_f(v)), naive forms for moderate v.
-TABLE = {
-    "kl": (lambda v: v, lambda v: np.exp(v - 1.0)),
-    "reverse_kl": (lambda v: -np.exp(-v), lambda v: v - 1.0),
-    "pearson": (lambda v: v, lambda v: v ** 2 / 4.0 + v),
-    "neyman": (lambda v: 1.0 - np.exp(-v), lambda v: 2.0 - 2.0 * np.exp(-v / 2.0)),
-    "hellinger": (lambda v: 1.0 - np.exp(-v), lambda v: np.exp(v) - 1.0),
-    "js": (lambda v: LOG2 - np.log(1.0 + np.exp(-v)), lambda v: np.log(1.0 + np.exp(v)) - LOG2),
-    "gan": (lambda v: -np.log(1.0 + np.exp(-v)), lambda v: np.log(1.0 + np.exp(v))),
-    "tv": (lambda v: np.tanh(v) / 2.0, lambda v: np.tanh(v) / 2.0),
 }
 
 
