@@ -23,7 +23,6 @@ from refgan import (DIVERGENCES, f_gan_critic_loss, f_gan_critic_loss_and_grad,
                     omega_js_terms, r1_penalty, r2_penalty, sigmoid)
 
 NAMES = list(DIVERGENCES)
-LOG2 = math.log(2.0)
 
 
 def sig(v):
