@@ -12,7 +12,9 @@ import re
 import pytest
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
-PAIR = re.compile(r"```python\n(.*?)```\s*\n(?:[^`]*?\n)?```text\n(.*?)```", re.S)
+# A python block, at most one line of prose (no code fence), then a text block.
+PAIR = re.compile(r"```python\n((?:(?!```).)*?)```[ \t]*\n\s*(?:[^`\n]*\n\s*)?```text\n(.*?)```",
+                  re.S)
 
 
 def example_pairs():
