@@ -47,6 +47,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="refgan",
         description="Reference implementation of the Roth et al. (2017) GAN regulariser.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"refgan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("oracle", help="print the analytic penalty next to Monte Carlo instance "
