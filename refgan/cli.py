@@ -70,7 +70,8 @@ def build_parser():
     p.add_argument("vectors", help="conformance.json, or a folder holding v1/conformance.json")
     p.add_argument("results", help="RESULTS JSON file (schema in docs/VECTORS.md)")
     p.add_argument("--rtol", type=float, default=1e-9,
-                   help="relative tolerance (default 1e-9 for float64; 1e-4 for float32)")
+                   help="relative tolerance (default 1e-9, for float64 results; pass "
+                        "--rtol 1e-4 for float32 results)")
     p.add_argument("--kinds", nargs="+", metavar="KIND",
                    help="check only the cases of these kinds, e.g. js r1 (default: all)")
     p.add_argument("--only-failures", action="store_true", help="print only failing rows")
