@@ -235,9 +235,9 @@ def _train_one(args):
     """Worker: train one (regime, seed) into its run directory; returns (run record, seconds)
     or (None, error message) when it diverged."""
     from .training import TrainingDiverged, train
-    config, run_dir, resume, progress = args
+    config, run_dir, resume, progress, position = args
     try:
-        out = train(config, run_dir=run_dir, progress=progress,
+        out = train(config, run_dir=run_dir, progress=progress, position=position,
                     resume=resume and os.path.exists(os.path.join(run_dir, "checkpoint.npz")))
     except TrainingDiverged as exc:
         return None, str(exc)
@@ -262,7 +262,8 @@ def figure1(out_dir="figures", steps=FIGURE1_DEFAULT_STEPS, seeds=1, regimes=FIG
             cfg = Config(regime=regime, steps=steps, seed=seed, checkpoint_every=every, **config)
             cfg.validate()
             run_dir = os.path.join(out_dir, "figure1-runs", f"{regime}-seed{seed}")
-            tasks.append((cfg, run_dir, resume, progress))
+            # parallel runs each keep their own progress-bar line
+            tasks.append((cfg, run_dir, resume, progress, len(tasks) % jobs if jobs > 1 else None))
     start = time.perf_counter()
     if jobs > 1:
         # fresh interpreters with one BLAS thread each: `jobs` runs share the cores instead of
@@ -283,7 +284,7 @@ def figure1(out_dir="figures", steps=FIGURE1_DEFAULT_STEPS, seeds=1, regimes=FIG
         outcomes = [_train_one(t) for t in tasks]
     wall = time.perf_counter() - start
     runs, timings = {}, {}
-    for (cfg, run_dir, _, _), (seconds, info) in zip(tasks, outcomes):
+    for (cfg, run_dir, *_), (seconds, info) in zip(tasks, outcomes):
         if not os.path.exists(os.path.join(run_dir, "checkpoint.npz")):
             raise FloatingPointError(f"{cfg.regime} seed {cfg.seed}: {info}; nothing was saved")
         runs.setdefault(cfg.regime, []).append(load_run(run_dir))

@@ -289,7 +289,7 @@ def _check_finite(t, what, loss, grads):
                                f"(loss = {float(loss)})")
 
 
-def train(config, run_dir=None, resume=False, progress=True):
+def train(config, run_dir=None, resume=False, progress=True, position=None):
     """Run config.steps steps (from the last checkpoint in run_dir with resume=True).
 
     Evaluates and, with run_dir, checkpoints at step 0, every checkpoint_every steps and at
@@ -321,7 +321,8 @@ def train(config, run_dir=None, resume=False, progress=True):
     if state["step"] == 0 and not history:
         checkpoint()
     bar = tqdm(total=config.steps, initial=state["step"], disable=not progress, unit="step",
-               desc=f"{config.regime} seed {config.seed}", dynamic_ncols=True)
+               desc=f"{config.regime} seed {config.seed}", dynamic_ncols=True,
+               position=position)
     try:
         while state["step"] < config.steps:
             d_loss, g_loss = train_step(config, critic, data, state)
