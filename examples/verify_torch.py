@@ -5,6 +5,7 @@
         their outputs; then `refgan verify vectors/v1/conformance.json RESULTS.json`
     python examples/verify_torch.py live [--kind js] [--dtype float32] [--rtol 1e-4]
         the live differential check: refgan.oracle.check_penalty on hypothesis-drawn critics
+    --mistake NAME (either command) runs a broken variant from torch_mistakes.py instead
 
 The only refgan-specific code is the bridge below: refgan's layout (W of shape (fan_in,
 fan_out), x @ W + b) into an nn.Sequential (nn.Linear.weight is W.T), and the outputs back
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_mistakes  # noqa: E402  (broken variants, to see a failure)
 import torch_penalties  # noqa: E402  (the implementation under test)
 
 ACTIVATIONS = {"tanh": nn.Tanh, "softplus": nn.Softplus, "relu": nn.ReLU,
@@ -121,10 +123,10 @@ def write_results(path, outputs):
         raise
 
 
-def live(kind, dtype, rtol, atol, max_examples):
+def live(kind, dtype, rtol, atol, max_examples, critic_loss=None):
     from refgan.oracle import check_penalty
-    return check_penalty(torch_implementation(kind, dtype), kind=kind, rtol=rtol, atol=atol,
-                         max_examples=max_examples)
+    return check_penalty(torch_implementation(kind, dtype, critic_loss), kind=kind, rtol=rtol,
+                         atol=atol, max_examples=max_examples)
 
 
 def main(argv=None):
@@ -133,23 +135,39 @@ def main(argv=None):
     p = sub.add_parser("results", help="write RESULTS for `refgan verify VECTORS RESULTS`")
     p.add_argument("vectors", help="the conformance file, e.g. vectors/v1/conformance.json")
     p.add_argument("results", help="the RESULTS file to write")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="float64")
+    p.add_argument("--kinds", nargs="+", choices=sorted(torch_penalties.PENALTIES),
+                   default=None, help="default: js r1 (a mistake: its own kind)")
     p = sub.add_parser("live", help="refgan.oracle.check_penalty on the PyTorch code")
-    p.add_argument("--kind", choices=sorted(torch_penalties.PENALTIES), default="js")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="float64")
+    p.add_argument("--kind", choices=sorted(torch_penalties.PENALTIES), default=None,
+                   help="default: js (a mistake: its own kind)")
     p.add_argument("--rtol", type=float, default=1e-9)
     p.add_argument("--atol", type=float, default=None)
     p.add_argument("--examples", type=int, default=50)
+    for p in sub.choices.values():
+        p.add_argument("--dtype", choices=sorted(DTYPES), default="float64")
+        p.add_argument("--mistake", choices=sorted(torch_mistakes.MISTAKES), default=None,
+                       help="run this broken variant (examples/torch_mistakes.py)")
     args = parser.parse_args(argv)
+    critic_loss, kinds = None, ("js", "r1")
+    if args.mistake:  # a mistake is written for one kind
+        mistake_kind, critic_loss, _ = torch_mistakes.MISTAKES[args.mistake]
+        kinds = (mistake_kind,)
+    if args.command == "live":
+        kinds = (args.kind,) if args.kind else kinds[:1]
+    elif args.kinds:
+        kinds = tuple(args.kinds)
+    if args.mistake and kinds != (mistake_kind,):
+        parser.error(f"--mistake {args.mistake} is written for kind {mistake_kind} only")
     if args.command == "results":
-        outputs = run_vectors(args.vectors, dtype=DTYPES[args.dtype])
+        outputs = run_vectors(args.vectors, kinds, DTYPES[args.dtype], critic_loss)
         write_results(args.results, outputs)
-        print(f"wrote {args.results}: {len(outputs)} cases (kinds js, r1); now run\n"
-              f"  refgan verify {args.vectors} {args.results} --kinds js r1")
+        print(f"wrote {args.results}: {len(outputs)} cases (kinds {', '.join(kinds)}); now run"
+              f"\n  refgan verify {args.vectors} {args.results} --kinds {' '.join(kinds)}")
         return 0
     from refgan.oracle import PenaltyMismatch
     try:
-        print(live(args.kind, DTYPES[args.dtype], args.rtol, args.atol, args.examples))
+        print(live(kinds[0], DTYPES[args.dtype], args.rtol, args.atol, args.examples,
+                   critic_loss))
     except PenaltyMismatch as mismatch:
         print(mismatch, file=sys.stderr)
         return 1

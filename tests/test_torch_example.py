@@ -22,6 +22,7 @@ from refgan.verify import verify  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VECTORS = os.path.join(ROOT, "vectors", "v1", "conformance.json")
 sys.path.insert(0, os.path.join(ROOT, "examples"))
+import torch_mistakes  # noqa: E402
 import torch_penalties  # noqa: E402
 import verify_torch  # noqa: E402
 
@@ -29,33 +30,7 @@ pytestmark = pytest.mark.torch
 REQUIRED = ("penalty", "loss", "penalty_grad", "loss_grad")
 
 
-# -- two bugs a PyTorch user makes -------------------------------------------------------
-
-def critic_loss_without_create_graph(critic, x_real, x_fake, gamma, penalty="js"):
-    """The input gradient taken without create_graph=True: |grad v|^2 is then a constant to
-    the optimiser, and only the weights (1-D)^2, D^2 carry a parameter gradient."""
-    def logits_and_input_gradients(x):
-        x = x.detach().requires_grad_(True)
-        v = critic(x).squeeze(1)
-        # the bug: retain_graph=True (which silences "backward through the graph a second
-        # time") where create_graph=True belongs
-        (g,) = torch.autograd.grad(v.sum(), x, retain_graph=True)
-        return v, g
-    v_real, g_real = logits_and_input_gradients(x_real)
-    v_fake, g_fake = logits_and_input_gradients(x_fake)
-    reg = torch_penalties.PENALTIES[penalty](v_real, g_real, v_fake, g_fake)
-    loss = torch_penalties.discriminator_loss(v_real, v_fake) + 0.5 * gamma * reg
-    return loss, reg, (v_real, g_real, v_fake, g_fake)
-
-
-def critic_loss_batch_norm(critic, x_real, x_fake, gamma, penalty="r1"):
-    """R1 as g.norm() ** 2: one norm over the whole batch instead of one per sample."""
-    v_real, g_real = torch_penalties.logits_and_input_gradients(critic, x_real)
-    v_fake, g_fake = torch_penalties.logits_and_input_gradients(critic, x_fake)
-    reg = g_real.norm() ** 2  # the bug: should be g_real.flatten(1).pow(2).sum(1).mean()
-    loss = torch_penalties.discriminator_loss(v_real, v_fake) + 0.5 * gamma * reg
-    return loss, reg, (v_real, g_real, v_fake, g_fake)
-
+# -- correct and wrong variants (two common mistakes are in examples/torch_mistakes.py) ----
 
 def critic_loss_one_pass(critic, x_real, x_fake, gamma, penalty="js"):
     """Correct, written differently: both batches' input gradients in one pass through
@@ -99,10 +74,7 @@ def critic_loss_other_batch_weights(critic, x_real, x_fake, gamma, penalty="js")
     return loss, reg, (v_real, g_real, v_fake, g_fake)
 
 
-BROKEN = {  # name: (kind, critic_loss, the fault refgan must name)
-    "create_graph=False": ("js", critic_loss_without_create_graph, "second_order_missing"),
-    "g.norm() ** 2": ("r1", critic_loss_batch_norm, "batch_norm"),
-}
+BROKEN = torch_mistakes.MISTAKES  # name: (kind, critic_loss, the fault refgan must name)
 
 
 def only_required(fn):
