@@ -7,6 +7,8 @@ compute_case; the PyTorch code shares no code with either.
 """
 import io
 import os
+import re
+import subprocess
 import sys
 
 import numpy as np
@@ -213,3 +215,45 @@ def test_results_file_is_written_atomically_and_is_valid_json(tmp_path):
     assert data["results"]["js/x"] == {"penalty": None,
                                        "penalty_grad": [{"W": [[0.0]], "b": [0.0]}]}
     assert os.listdir(tmp_path) == ["r.json"]  # no temporary file left behind
+
+
+# -- the README's quoted command output is what the commands print -------------------------
+
+CONSOLE = re.compile(r"```console\n(.*?)```", re.S)
+
+
+def console_blocks():
+    """Each ```console block of README.md: [(command, expected output), ...], a command
+    being a line that starts with '$ ' and its output the lines up to the next one."""
+    with open(os.path.join(ROOT, "README.md")) as handle:
+        blocks = CONSOLE.findall(handle.read())
+    parsed = []
+    for block in blocks:
+        steps = []
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                steps.append((line[2:], []))
+            else:
+                steps[-1][1].append(line)
+        parsed.append([(cmd, "\n".join(out)) for cmd, out in steps])
+    return parsed
+
+
+def run_console(command, cwd):
+    """Run one README command as a user would from a clone: `python` and `refgan` are this
+    environment's; the working folder has the clone's examples/ and vectors/."""
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep
+               + os.environ.get("PATH", ""))
+    done = subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+    return (done.stdout + done.stderr).strip("\n")
+
+
+def test_readme_console_output_is_what_the_commands_print(tmp_path):
+    blocks = console_blocks()
+    assert len(blocks) >= 2  # the two failures of "What a failure looks like"
+    for name in ("examples", "vectors"):
+        os.symlink(os.path.join(ROOT, name), tmp_path / name)
+    for steps in blocks:
+        for command, expected in steps:
+            assert run_console(command, tmp_path) == expected.strip("\n"), command
