@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed: the PyTorch example "
-                            "is checked where `pip install '.[torch]'` has been run")
+                            "is checked where PyTorch (a CPU-only build is enough) is installed")
 
 from refgan import oracle  # noqa: E402
 from refgan.cli import main as refgan_main  # noqa: E402
